@@ -1,0 +1,134 @@
+//! The plan file: the contract between `loopy plan`, `loopy render` and `loopy serve`.
+//! See `docs/ARCHITECTURE.md` for the field list; `sequence` indexes `clips`, and
+//! `stats.total_frames` is exactly the number of frames a render writes.
+
+use crate::error::PlanError;
+use crate::rational::Rational;
+use crate::spec::Signal;
+use crate::stats::{self, PlanStats};
+use crate::timeline::{Placement, Timeline};
+use serde::{Deserialize, Serialize};
+
+/// The plan format this build writes and reads.
+pub const PLAN_VERSION: u32 = 1;
+
+/// A planned sequence with everything needed to render it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub version: u32,
+    /// Absolute path of the clip folder; `clips[].path` is relative to it.
+    pub root: String,
+    pub seed: u64,
+    /// Output frame rate as a number, for readers that want one…
+    pub fps: f64,
+    /// …and exactly, for everything that counts frames.
+    pub fps_rational: Rational,
+    pub crossfade_frames: u64,
+    pub settings: PlanSettings,
+    pub clips: Vec<PlanClip>,
+    pub sequence: Vec<usize>,
+    /// Output frames cut from the end of the last entry (`--exact`).
+    #[serde(default)]
+    pub trim_end_frames: u64,
+    pub stats: PlanStats,
+}
+
+/// The options that produced the plan, so that it can be explained and reproduced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanSettings {
+    pub mode: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sigma: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smoothing: Option<f64>,
+    pub history: usize,
+    /// The window actually enforced, smaller than `history` for small libraries.
+    pub history_effective: usize,
+    pub avoid_ngrams: Option<usize>,
+    pub signals: Vec<Signal>,
+    pub signal_strength: f64,
+    /// Requested output length in milliseconds, when a duration was asked for.
+    pub target_ms: Option<u64>,
+    /// Requested number of entries, when a count was asked for.
+    pub target_entries: Option<u64>,
+    pub exact: bool,
+}
+
+/// One catalog clip as the plan needs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanClip {
+    pub path: String,
+    pub duration_s: f64,
+    pub frames: u64,
+    pub width: u32,
+    pub height: u32,
+    pub fps: f64,
+    pub fps_rational: Rational,
+    pub codec: String,
+    pub pix_fmt: String,
+    pub tags: Vec<String>,
+}
+
+impl Plan {
+    /// Reads and checks a plan file's text.
+    pub fn from_json(text: &str) -> Result<Self, PlanError> {
+        let plan: Plan =
+            serde_json::from_str(text).map_err(|e| PlanError::PlanFile(e.to_string()))?;
+        if plan.version != PLAN_VERSION {
+            return Err(PlanError::PlanFile(format!(
+                "version {} is not supported (this build reads version {PLAN_VERSION})",
+                plan.version
+            )));
+        }
+        if let Some(&bad) = plan.sequence.iter().find(|&&i| i >= plan.clips.len()) {
+            return Err(PlanError::PlanFile(format!(
+                "sequence index {bad} is out of range ({} clips)",
+                plan.clips.len()
+            )));
+        }
+        if plan.sequence.is_empty() {
+            return Err(PlanError::PlanFile("the sequence is empty".into()));
+        }
+        if let Some(clip) = plan.clips.iter().find(|c| c.frames == 0) {
+            return Err(PlanError::PlanFile(format!(
+                "clip {} has no frames",
+                clip.path
+            )));
+        }
+        Ok(plan)
+    }
+
+    /// Where each entry lands in the output, the last one trimmed as planned.
+    pub fn placements(&self) -> Vec<Placement> {
+        let mut timeline = Timeline::new(self.fps_rational, self.crossfade_frames);
+        let mut out: Vec<Placement> = self
+            .sequence
+            .iter()
+            .map(|&i| timeline.push(self.clips[i].frames, self.clips[i].fps_rational))
+            .collect();
+        if let Some(last) = out.last_mut() {
+            last.frames -= self.trim_end_frames.min(last.frames);
+        }
+        out
+    }
+
+    /// Recomputes the statistics from the sequence itself. Seam distances need the
+    /// clips' signatures, which a plan file does not carry: those two figures are kept
+    /// from when the plan was made.
+    pub fn recompute_stats(&self) -> PlanStats {
+        let total = self
+            .placements()
+            .last()
+            .map_or(0, |p| p.start_frame + p.frames);
+        let mut fresh = stats::compute(
+            &self.sequence,
+            self.clips.len(),
+            None,
+            total,
+            self.fps_rational,
+        );
+        fresh.mean_seam_distance = self.stats.mean_seam_distance;
+        fresh.uniform_mean_seam_distance = self.stats.uniform_mean_seam_distance;
+        fresh
+    }
+}

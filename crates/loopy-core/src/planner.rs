@@ -1,0 +1,256 @@
+//! Turns a catalog and the user's options into a [`Plan`]: validates the options,
+//! builds the transition weights, walks the chain until the output is long enough
+//! and measures the result.
+
+use crate::catalog::Catalog;
+use crate::chain::Chain;
+use crate::error::PlanError;
+use crate::plan::{Plan, PlanClip, PlanSettings, PLAN_VERSION};
+use crate::rational::Rational;
+use crate::spec::{ms_to_frames_ceil, CrossfadeSpec, Signal};
+use crate::stats;
+use crate::timeline::{whole_output_frames, Timeline};
+use crate::weights::{target_factors, ModeSpec, SeamMatrix, WeightModel};
+
+/// How long the plan should be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Length {
+    /// Until the output lasts at least this many milliseconds.
+    Millis(u64),
+    /// Exactly this many clips.
+    Entries(u64),
+}
+
+/// Everything `loopy plan` lets a user choose.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    pub mode: ModeSpec,
+    pub seed: u64,
+    pub length: Length,
+    /// Trim the last clip so the output lasts exactly the requested duration.
+    pub exact: bool,
+    /// Output rate; the most common clip rate when `None`.
+    pub fps: Option<Rational>,
+    pub crossfade: CrossfadeSpec,
+    pub history: usize,
+    pub avoid_ngrams: Option<usize>,
+    pub signals: Vec<Signal>,
+    pub signal_strength: f64,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            mode: ModeSpec::Uniform,
+            seed: 0,
+            length: Length::Millis(60_000),
+            exact: false,
+            fps: None,
+            crossfade: CrossfadeSpec::Frames(0),
+            history: 5,
+            avoid_ngrams: None,
+            signals: Vec::new(),
+            signal_strength: 0.5,
+        }
+    }
+}
+
+/// A plan and the warnings met while making it (relaxed options, unused clips).
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub plan: Plan,
+    pub warnings: Vec<String>,
+}
+
+/// The largest history window that still leaves a real choice: half the library.
+pub fn effective_history(requested: usize, clips: usize) -> usize {
+    requested.min((clips / 2).max(1))
+}
+
+/// For modes given as a matrix: the total weight leading into each clip from the
+/// others. A clip nothing leads to is left out of the plan rather than started on.
+fn incoming_weight(mode: &ModeSpec, n: usize) -> Option<Vec<f64>> {
+    let column = |get: &dyn Fn(usize, usize) -> f64| -> Vec<f64> {
+        (0..n)
+            .map(|b| (0..n).filter(|&a| a != b).map(|a| get(a, b)).sum())
+            .collect()
+    };
+    match mode {
+        ModeSpec::Custom { matrix } if matrix.len() == n * n => {
+            Some(column(&|a, b| matrix[a * n + b]))
+        }
+        ModeSpec::Learned { example, smoothing } if *smoothing == 0.0 => {
+            let mut counts = vec![0.0; n * n];
+            for pair in example.windows(2).filter(|p| p[0] < n && p[1] < n) {
+                counts[pair[0] * n + pair[1]] += 1.0;
+            }
+            Some(column(&|a, b| counts[a * n + b]))
+        }
+        _ => None,
+    }
+}
+
+/// Makes a plan. Same catalog + same options (seed included) ⇒ the same plan, bit for bit.
+pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Planned, PlanError> {
+    let clips = &catalog.clips;
+    let n = clips.len();
+    if n == 0 {
+        return Err(PlanError::EmptyCatalog);
+    }
+    let mut warnings = Vec::new();
+    if !(opts.signal_strength.is_finite() && opts.signal_strength >= 0.0) {
+        return Err(PlanError::InvalidOption(format!(
+            "--signal-strength must be a number ≥ 0, got {}",
+            opts.signal_strength
+        )));
+    }
+    if let Some(k) = opts.avoid_ngrams {
+        if k < 2 {
+            return Err(PlanError::InvalidOption(format!(
+                "--avoid-ngrams must be 2 or more, got {k}"
+            )));
+        }
+    }
+    if opts.length == Length::Entries(0) {
+        return Err(PlanError::InvalidOption(
+            "the plan needs at least one clip".into(),
+        ));
+    }
+    let fps = match opts.fps {
+        Some(f) => f,
+        None => catalog.most_common_fps().ok_or(PlanError::EmptyCatalog)?,
+    };
+
+    let mut target = target_factors(clips, &opts.signals, opts.signal_strength);
+    for signal in &opts.signals {
+        if !clips
+            .iter()
+            .any(|c| c.tags.iter().any(|t| t.eq_ignore_ascii_case(&signal.tag)))
+        {
+            warnings.push(format!("signal `{}`: no clip carries this tag", signal.tag));
+        }
+    }
+    if let Some(columns) = incoming_weight(&opts.mode, n) {
+        for (b, sum) in columns.iter().enumerate() {
+            if *sum <= 0.0 && target[b] > 0.0 && n > 1 {
+                target[b] = 0.0;
+                warnings.push(format!(
+                    "{}: no transition leads to this clip; it will not be used",
+                    clips[b].path
+                ));
+            }
+        }
+    }
+
+    let crossfade = opts.crossfade.frames_at(fps);
+    if crossfade > 0 {
+        if let Some((shortest, frames)) = clips
+            .iter()
+            .zip(&target)
+            .filter(|(_, &t)| t > 0.0)
+            .map(|(c, _)| (c, whole_output_frames(c.frames, c.fps, fps)))
+            .min_by_key(|&(_, f)| f)
+        {
+            if crossfade * 2 > frames {
+                return Err(PlanError::CrossfadeTooLong {
+                    crossfade,
+                    clip: shortest.path.clone(),
+                    frames,
+                });
+            }
+        }
+    }
+
+    let seams = SeamMatrix::from_clips(clips);
+    let model = WeightModel::new(&opts.mode, &seams, target)?;
+    model.check_successors(clips)?;
+
+    let history = effective_history(opts.history, n);
+    if history < opts.history {
+        warnings.push(format!(
+            "--history {} is too large for {n} clips; using {history} so that every pick keeps a choice",
+            opts.history
+        ));
+    }
+
+    let mut chain = Chain::new(&model, opts.seed, history, opts.avoid_ngrams);
+    let mut timeline = Timeline::new(fps, crossfade);
+    let mut sequence = Vec::new();
+    let target_frames = match opts.length {
+        Length::Millis(ms) => Some(ms_to_frames_ceil(ms, fps)),
+        Length::Entries(_) => None,
+    };
+    loop {
+        let done = match (opts.length, target_frames) {
+            (Length::Entries(count), _) => sequence.len() as u64 >= count,
+            (_, Some(frames)) => timeline.total_frames() >= frames,
+            _ => true,
+        };
+        if done {
+            break;
+        }
+        let pick = chain.next_clip();
+        timeline.push(clips[pick].frames, clips[pick].fps);
+        sequence.push(pick);
+    }
+
+    let mut total_frames = timeline.total_frames();
+    let mut trim_end_frames = 0;
+    if let (true, Some(frames)) = (opts.exact, target_frames) {
+        trim_end_frames = total_frames - frames;
+        total_frames = frames;
+    }
+
+    let stats = stats::compute(&sequence, n, Some(&seams), total_frames, fps);
+    let (sigma, smoothing) = match &opts.mode {
+        ModeSpec::Similarity { sigma_scale } => (Some(*sigma_scale), None),
+        ModeSpec::Learned { smoothing, .. } => (None, Some(*smoothing)),
+        _ => (None, None),
+    };
+    let plan = Plan {
+        version: PLAN_VERSION,
+        root: catalog.root.clone(),
+        seed: opts.seed,
+        fps: fps.as_f64(),
+        fps_rational: fps,
+        crossfade_frames: crossfade,
+        settings: PlanSettings {
+            mode: opts.mode.name().to_string(),
+            sigma,
+            smoothing,
+            history: opts.history,
+            history_effective: history,
+            avoid_ngrams: opts.avoid_ngrams,
+            signals: opts.signals.clone(),
+            signal_strength: opts.signal_strength,
+            target_ms: match opts.length {
+                Length::Millis(ms) => Some(ms),
+                Length::Entries(_) => None,
+            },
+            target_entries: match opts.length {
+                Length::Entries(count) => Some(count),
+                Length::Millis(_) => None,
+            },
+            exact: opts.exact,
+        },
+        clips: clips
+            .iter()
+            .map(|c| PlanClip {
+                path: c.path.clone(),
+                duration_s: c.duration_s,
+                frames: c.frames,
+                width: c.width,
+                height: c.height,
+                fps: c.fps.as_f64(),
+                fps_rational: c.fps,
+                codec: c.codec.clone(),
+                pix_fmt: c.pix_fmt.clone(),
+                tags: c.tags.clone(),
+            })
+            .collect(),
+        sequence,
+        trim_end_frames,
+        stats,
+    };
+    Ok(Planned { plan, warnings })
+}

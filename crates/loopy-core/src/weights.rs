@@ -1,0 +1,395 @@
+//! Transition weights: how much the planner wants clip *b* to follow clip *a*, before
+//! the hard rules (no immediate repeat, history, n-grams) are applied.
+//!
+//! Four ways to get them: `uniform`, `similarity` (the closer the last frame of *a* is
+//! to the first frame of *b*, the likelier), `learned` (counted from an example
+//! sequence) and `custom` (a matrix the user wrote).
+
+use crate::catalog::ClipInfo;
+use crate::error::PlanError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Where transition weights come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModeSpec {
+    Uniform,
+    /// `sigma_scale` multiplies the median pairwise distance to give σ.
+    Similarity {
+        sigma_scale: f64,
+    },
+    /// Transition counts of an example sequence (indexes into the catalog) plus `smoothing`.
+    Learned {
+        example: Vec<usize>,
+        smoothing: f64,
+    },
+    /// A full n×n matrix, row-major, `matrix[a * n + b]` = weight of a → b.
+    Custom {
+        matrix: Vec<f64>,
+    },
+}
+
+impl ModeSpec {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ModeSpec::Uniform => "uniform",
+            ModeSpec::Similarity { .. } => "similarity",
+            ModeSpec::Learned { .. } => "learned",
+            ModeSpec::Custom { .. } => "custom",
+        }
+    }
+}
+
+/// The mode names the CLI accepts, checked before any file is read.
+pub fn check_mode_name(name: &str) -> Result<(), PlanError> {
+    match name {
+        "uniform" | "similarity" | "learned" | "custom" => Ok(()),
+        other => Err(PlanError::UnknownMode(other.to_string())),
+    }
+}
+
+/// Seam distances: `d[a * n + b]` = distance from the last frame of *a* to the first of *b*.
+#[derive(Debug, Clone)]
+pub struct SeamMatrix {
+    n: usize,
+    d: Vec<f32>,
+}
+
+impl SeamMatrix {
+    pub fn from_clips(clips: &[ClipInfo]) -> Self {
+        let n = clips.len();
+        let mut d = Vec::with_capacity(n * n);
+        for a in clips {
+            for b in clips {
+                d.push(a.tail.distance(&b.head) as f32);
+            }
+        }
+        SeamMatrix { n, d }
+    }
+
+    pub fn get(&self, a: usize, b: usize) -> f64 {
+        self.d[a * self.n + b] as f64
+    }
+
+    /// Median distance over all ordered pairs of different clips (lower middle for an
+    /// even count); `None` with fewer than two clips.
+    pub fn median_off_diagonal(&self) -> Option<f64> {
+        let mut values: Vec<f32> = (0..self.n)
+            .flat_map(|a| (0..self.n).filter(move |&b| b != a).map(move |b| (a, b)))
+            .map(|(a, b)| self.d[a * self.n + b])
+            .collect();
+        if values.is_empty() {
+            return None;
+        }
+        let mid = (values.len() - 1) / 2;
+        let (_, median, _) = values.select_nth_unstable_by(mid, f32::total_cmp);
+        Some(*median as f64)
+    }
+
+    /// Mean seam distance of a chain that picks every successor uniformly: the figure a
+    /// plan's own mean seam distance is compared with.
+    pub fn uniform_mean(&self) -> Option<f64> {
+        if self.n < 2 {
+            return None;
+        }
+        let mut sum = 0.0;
+        for a in 0..self.n {
+            for b in 0..self.n {
+                if a != b {
+                    sum += self.get(a, b);
+                }
+            }
+        }
+        Some(sum / (self.n * (self.n - 1)) as f64)
+    }
+}
+
+/// The base transition weights of a plan, before the hard rules.
+#[derive(Debug, Clone)]
+pub struct WeightModel {
+    n: usize,
+    kind: Kind,
+    /// Per-target factor: manifest weight × signal boost. Zero removes a clip.
+    target: Vec<f64>,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Uniform,
+    Similarity { seams: SeamMatrix, sigma: f64 },
+    Dense(Vec<f64>),
+}
+
+impl WeightModel {
+    pub fn new(mode: &ModeSpec, seams: &SeamMatrix, target: Vec<f64>) -> Result<Self, PlanError> {
+        let n = target.len();
+        let kind = match mode {
+            ModeSpec::Uniform => Kind::Uniform,
+            ModeSpec::Similarity { sigma_scale } => {
+                if !(sigma_scale.is_finite() && *sigma_scale > 0.0) {
+                    return Err(PlanError::InvalidOption(format!(
+                        "--sigma must be a number > 0, got {sigma_scale}"
+                    )));
+                }
+                match seams.median_off_diagonal() {
+                    // All clips look alike (or there is one): nothing to prefer.
+                    Some(m) if m > 0.0 => Kind::Similarity {
+                        seams: seams.clone(),
+                        sigma: m * sigma_scale,
+                    },
+                    _ => Kind::Uniform,
+                }
+            }
+            ModeSpec::Learned { example, smoothing } => {
+                if !(smoothing.is_finite() && *smoothing >= 0.0) {
+                    return Err(PlanError::InvalidOption(format!(
+                        "--smoothing must be a number ≥ 0, got {smoothing}"
+                    )));
+                }
+                let mut m = vec![*smoothing; n * n];
+                for pair in example.windows(2) {
+                    if pair[0] < n && pair[1] < n {
+                        m[pair[0] * n + pair[1]] += 1.0;
+                    }
+                }
+                Kind::Dense(m)
+            }
+            ModeSpec::Custom { matrix } => {
+                if matrix.len() != n * n {
+                    return Err(PlanError::Matrix(format!(
+                        "expected {n}×{n} weights, got {}",
+                        matrix.len()
+                    )));
+                }
+                Kind::Dense(matrix.clone())
+            }
+        };
+        Ok(WeightModel { n, kind, target })
+    }
+
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Weight of the very first pick, which has no predecessor.
+    pub fn initial(&self, b: usize) -> f64 {
+        self.target[b]
+    }
+
+    /// Weight of `a → b`. Zero for `a == b` when there is more than one clip.
+    pub fn weight(&self, a: usize, b: usize) -> f64 {
+        if a == b && self.n > 1 {
+            return 0.0;
+        }
+        let base = match &self.kind {
+            Kind::Uniform => 1.0,
+            Kind::Similarity { seams, sigma } => libm::exp(-seams.get(a, b) / sigma),
+            Kind::Dense(m) => m[a * self.n + b],
+        };
+        base * self.target[b]
+    }
+
+    /// Fails on the first clip that can be reached but has no successor to go to.
+    pub fn check_successors(&self, clips: &[ClipInfo]) -> Result<(), PlanError> {
+        for (a, clip) in clips.iter().enumerate().take(self.n) {
+            let reachable = self.target[a] > 0.0;
+            if reachable && !(0..self.n).any(|b| self.weight(a, b) > 0.0) {
+                return Err(PlanError::NoSuccessor(clip.path.clone()));
+            }
+        }
+        if !(0..self.n).any(|b| self.target[b] > 0.0) {
+            return Err(PlanError::InvalidOption(
+                "every clip has weight zero (manifest weights or signals remove them all)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The per-target factor: manifest weight × Π over signals on the clip's tags of
+/// (1 + strength · value · relevance), never below zero.
+pub fn target_factors(
+    clips: &[ClipInfo],
+    signals: &[crate::spec::Signal],
+    strength: f64,
+) -> Vec<f64> {
+    clips
+        .iter()
+        .map(|clip| {
+            let boost: f64 = signals
+                .iter()
+                .filter(|s| clip.tags.iter().any(|t| t.eq_ignore_ascii_case(&s.tag)))
+                .map(|s| (1.0 + strength * s.value * clip.relevance).max(0.0))
+                .product();
+            clip.weight * boost
+        })
+        .collect()
+}
+
+/// A user matrix as read from CSV or JSON, before it is matched to the catalog.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NamedMatrix(pub BTreeMap<String, BTreeMap<String, f64>>);
+
+impl NamedMatrix {
+    /// CSV: a header row of clip names, then one row per clip. Rows either follow the
+    /// header's order, or start with the clip's name when the header's first cell is
+    /// empty or `from`.
+    pub fn from_csv(text: &str) -> Result<Self, PlanError> {
+        let mut lines = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'));
+        let header: Vec<String> = lines
+            .next()
+            .ok_or_else(|| PlanError::Matrix("the CSV is empty".into()))?
+            .split(',')
+            .map(|c| c.trim().trim_matches('"').to_string())
+            .collect();
+        let labelled = header
+            .first()
+            .is_some_and(|c| c.is_empty() || c.eq_ignore_ascii_case("from"));
+        let names: Vec<String> = if labelled {
+            header[1..].to_vec()
+        } else {
+            header
+        };
+        let mut rows = BTreeMap::new();
+        let mut count = 0;
+        for (i, line) in lines.enumerate() {
+            let mut cells: Vec<&str> = line
+                .split(',')
+                .map(|c| c.trim().trim_matches('"'))
+                .collect();
+            let from = if labelled {
+                cells.remove(0).to_string()
+            } else {
+                names.get(i).cloned().ok_or_else(|| {
+                    PlanError::Matrix(format!(
+                        "more rows than the {} names of the header",
+                        names.len()
+                    ))
+                })?
+            };
+            if cells.len() != names.len() {
+                return Err(PlanError::Matrix(format!(
+                    "row `{from}` has {} values, the header names {} clips (the matrix must be square)",
+                    cells.len(),
+                    names.len()
+                )));
+            }
+            let mut row = BTreeMap::new();
+            for (to, cell) in names.iter().zip(cells) {
+                let w: f64 = cell.parse().map_err(|_| {
+                    PlanError::Matrix(format!(
+                        "row `{from}`, column `{to}`: `{cell}` is not a number"
+                    ))
+                })?;
+                row.insert(to.clone(), w);
+            }
+            rows.insert(from, row);
+            count += 1;
+        }
+        if count != names.len() {
+            return Err(PlanError::Matrix(format!(
+                "{count} rows for {} columns (the matrix must be square)",
+                names.len()
+            )));
+        }
+        Ok(NamedMatrix(rows))
+    }
+
+    /// JSON: `{"from": {"to": weight}}`; missing entries are zero.
+    pub fn from_json(text: &str) -> Result<Self, PlanError> {
+        serde_json::from_str(text).map_err(|e| {
+            PlanError::Matrix(format!(
+                "not a {{\"from\": {{\"to\": weight}}}} object: {e}"
+            ))
+        })
+    }
+
+    /// Matches names to catalog indexes. Returns the dense matrix and the clips the
+    /// matrix does not mention (which the plan will not use).
+    pub fn resolve(
+        &self,
+        clips: &[ClipInfo],
+        find: impl Fn(&str) -> Option<usize>,
+    ) -> Result<(Vec<f64>, Vec<usize>), PlanError> {
+        let n = clips.len();
+        let mut dense = vec![0.0; n * n];
+        let mut mentioned = vec![false; n];
+        let unknown = |name: &str| PlanError::UnknownClip {
+            source_name: "matrix".into(),
+            name: name.to_string(),
+        };
+        for (from, row) in &self.0 {
+            let a = find(from).ok_or_else(|| unknown(from))?;
+            mentioned[a] = true;
+            for (to, &w) in row {
+                let b = find(to).ok_or_else(|| unknown(to))?;
+                if !w.is_finite() || w < 0.0 {
+                    return Err(PlanError::Matrix(format!(
+                        "weight {from} → {to} is {w}: weights must be finite and ≥ 0"
+                    )));
+                }
+                mentioned[b] = true;
+                dense[a * n + b] = w;
+            }
+        }
+        let unmentioned = (0..n).filter(|&i| !mentioned[i]).collect();
+        Ok((dense, unmentioned))
+    }
+}
+
+/// An example sequence for `learned` mode: a plan JSON (its `sequence` over its
+/// `clips`), or plain text with one clip name per line.
+pub fn parse_example(
+    text: &str,
+    find: impl Fn(&str) -> Option<usize>,
+) -> Result<Vec<usize>, PlanError> {
+    let names: Vec<String> = if text.trim_start().starts_with('{') {
+        #[derive(Deserialize)]
+        struct PlanLike {
+            clips: Vec<PathOnly>,
+            sequence: Vec<usize>,
+        }
+        #[derive(Deserialize)]
+        struct PathOnly {
+            path: String,
+        }
+        let plan: PlanLike = serde_json::from_str(text)
+            .map_err(|e| PlanError::Example(format!("not a plan file: {e}")))?;
+        plan.sequence
+            .iter()
+            .map(|&i| {
+                plan.clips.get(i).map(|c| c.path.clone()).ok_or_else(|| {
+                    PlanError::Example(format!("sequence index {i} is out of range"))
+                })
+            })
+            .collect::<Result<_, _>>()?
+    } else {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(String::from)
+            .collect()
+    };
+    if names.len() < 2 {
+        return Err(PlanError::Example(
+            "needs at least two clips to learn a transition".into(),
+        ));
+    }
+    names
+        .iter()
+        .map(|name| {
+            find(name).ok_or_else(|| PlanError::UnknownClip {
+                source_name: "example sequence".into(),
+                name: name.clone(),
+            })
+        })
+        .collect()
+}
