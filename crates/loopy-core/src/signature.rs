@@ -15,7 +15,7 @@ pub const THUMB_H: usize = 18;
 pub const HIST_BINS: usize = 8;
 
 /// Distances at or below this between a clip's last and first frame count as a
-/// seamless loop. Two consecutive frames of ordinary footage score about 0.005–0.03;
+/// seamless loop. Two consecutive frames of ordinary footage score about 0.005–0.04;
 /// a visible jump (another pose, another colour) scores 0.08 and more.
 pub const SEAMLESS_THRESHOLD: f64 = 0.05;
 
@@ -55,14 +55,19 @@ impl Signature {
     }
 
     /// How different two frames look, from 0 (identical) to 1 (as different as can be).
+    /// The layout term is the root-mean-square luma difference, so that one region
+    /// that jumps (a head that moved) weighs more than the same change spread thinly.
     pub fn distance(&self, other: &Signature) -> f64 {
-        let layout: u32 = self
+        let squares: u32 = self
             .luma
             .iter()
             .zip(&other.luma)
-            .map(|(&a, &b)| a.abs_diff(b) as u32)
+            .map(|(&a, &b)| {
+                let d = a.abs_diff(b) as u32;
+                d * d
+            })
             .sum();
-        let layout = layout as f64 / (255.0 * self.luma.len().max(1) as f64);
+        let layout = (squares as f64 / self.luma.len().max(1) as f64).sqrt() / 255.0;
         let colour: f32 = self
             .hist
             .iter()

@@ -1,1 +1,30 @@
-//! placeholder
+//! Everything in Loopy that touches FFmpeg (through the `ffmpeg-next` crate) or the
+//! clip folder on disk: probing clips, decoding the frames that become signatures,
+//! and scanning a folder into a [`loopy_core::Catalog`] with a per-folder cache.
+
+pub mod cache;
+pub mod error;
+pub mod probe;
+pub mod scan;
+mod signature_frame;
+
+pub use error::{ClipError, ScanError};
+pub use probe::probe_clip;
+pub use scan::{scan_folder, CacheStatus, ScanOptions, ScanReport};
+
+use std::sync::Once;
+
+/// Initialises FFmpeg once per process. FFmpeg's own log is silenced unless
+/// `verbose`: every problem it would print is reported by Loopy with the file's name.
+pub fn init(verbose: bool) {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        // Registration cannot fail on FFmpeg ≥ 4; an error here would only repeat later.
+        let _ = ffmpeg_next::init();
+    });
+    ffmpeg_next::util::log::set_level(if verbose {
+        ffmpeg_next::util::log::Level::Warning
+    } else {
+        ffmpeg_next::util::log::Level::Quiet
+    });
+}

@@ -1,0 +1,137 @@
+//! The command line, declared with clap's derive API.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "loopy",
+    version,
+    about = "Turn a folder of short seamless loops into long videos that never visibly repeat"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// More detail on stderr (-vv also shows FFmpeg's own messages)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the clips of a folder: metadata, seamless-loop score, tags, and what is wrong with the rest
+    Scan(ScanArgs),
+    /// Plan a never-repeating sequence of clips and write it as JSON
+    Plan(Box<PlanArgs>),
+}
+
+/// How to find the clips of a folder; shared by every command that reads one.
+#[derive(Debug, Args, Clone)]
+pub struct FolderArgs {
+    /// File-name pattern to include (repeatable; default: mp4 mov mkv webm avi m4v, any case)
+    #[arg(long = "pattern", value_name = "GLOB")]
+    pub patterns: Vec<String>,
+    /// Also look in sub-folders
+    #[arg(long)]
+    pub recursive: bool,
+    /// Look at no more than N files
+    #[arg(long, value_name = "N")]
+    pub max: Option<usize>,
+    /// Neither read nor write DIR/.loopy/catalog.json
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// The clip folder
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub folder: FolderArgs,
+    /// Print the catalog as JSON on stdout instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("length").args(["duration", "count"]))]
+pub struct PlanArgs {
+    /// The clip folder (not needed with --stats)
+    #[arg(required_unless_present = "stats")]
+    pub dir: Option<PathBuf>,
+    /// Print the statistics of an existing plan file instead of planning
+    #[arg(long, value_name = "PLAN.json", conflicts_with_all = ["dir", "output"])]
+    pub stats: Option<PathBuf>,
+    #[command(flatten)]
+    pub folder: FolderArgs,
+    #[command(flatten)]
+    pub plan: PlanOptionArgs,
+    /// Write the plan here (default: print a summary only, or the plan with --json)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Replace an existing output file
+    #[arg(long)]
+    pub force: bool,
+    /// Print the plan (or, with --stats, the statistics) as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Everything that shapes a plan; `render` will take the same options.
+#[derive(Debug, Args, Clone)]
+pub struct PlanOptionArgs {
+    /// Output length: 90, 90s, 30m, 1h30m, 2h
+    #[arg(short, long, value_name = "DURATION", required_unless_present_any = ["count", "stats"])]
+    pub duration: Option<String>,
+    /// Plan exactly N clips instead of a duration
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Trim the last clip so the output lasts exactly --duration
+    #[arg(long)]
+    pub exact: bool,
+    /// uniform, similarity (last frame → first frame), learned (--learn) or custom (--matrix)
+    #[arg(long, default_value = "similarity")]
+    pub mode: String,
+    /// similarity: σ = median pairwise distance × SIGMA; smaller prefers close matches more
+    #[arg(long, default_value_t = 1.0)]
+    pub sigma: f64,
+    /// learned: example sequence, one clip name per line, or an earlier plan.json
+    #[arg(long, value_name = "FILE")]
+    pub learn: Option<PathBuf>,
+    /// learned: added to every transition count
+    #[arg(long, default_value_t = 0.1)]
+    pub smoothing: f64,
+    /// custom: weight matrix, CSV with a header row of clip names, or JSON {"from": {"to": w}}
+    #[arg(long, value_name = "FILE")]
+    pub matrix: Option<PathBuf>,
+    /// A clip used within the last W picks is not picked again while another is allowed
+    #[arg(long, value_name = "W", default_value_t = 5)]
+    pub history: usize,
+    /// Never repeat a run of N clips while an alternative exists
+    #[arg(long, value_name = "N")]
+    pub avoid_ngrams: Option<usize>,
+    /// Steer by tag: TAG=VALUE with VALUE in [-1, 1] (repeatable)
+    #[arg(long = "signal", value_name = "TAG=VALUE")]
+    pub signals: Vec<String>,
+    /// How strongly signals act (α in 1 + α·value·relevance)
+    #[arg(long, default_value_t = 0.5)]
+    pub signal_strength: f64,
+    /// Random seed; a random one is chosen, printed and recorded when absent
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Output frame rate, e.g. 30 or 30000/1001 (default: the most common clip rate)
+    #[arg(long)]
+    pub fps: Option<String>,
+    /// Cross-fade between clips: 0.3s or 9f (default 0)
+    #[arg(long, default_value = "0")]
+    pub crossfade: String,
+}

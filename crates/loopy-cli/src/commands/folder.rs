@@ -1,0 +1,84 @@
+//! Scanning a clip folder with progress, skip reports and the "nothing usable" error:
+//! shared by every command that starts from a folder.
+
+use crate::args::FolderArgs;
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use loopy_media::{scan_folder, CacheStatus, ScanOptions, ScanReport};
+use std::path::Path;
+use std::time::Instant;
+
+/// Scans `dir`, prints one `skip <path>: <reason>` line per rejected file, and fails
+/// when no usable clip remains.
+pub fn scan(dir: &Path, args: &FolderArgs) -> Result<ScanReport> {
+    let opts = ScanOptions {
+        patterns: args.patterns.clone(),
+        recursive: args.recursive,
+        max: args.max,
+        use_cache: !args.no_cache,
+    };
+    let started = Instant::now();
+    let bar = ProgressBar::hidden();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} scanning {pos} files… {wide_msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    }
+    let report = scan_folder(dir, &opts, &|name: &str| {
+        bar.inc(1);
+        bar.set_message(name.to_string());
+    })
+    .with_context(|| format!("cannot scan {}", dir.display()))?;
+    bar.finish_and_clear();
+
+    for skipped in &report.catalog.skipped {
+        eprintln!("skip {}: {}", skipped.path, skipped.reason);
+    }
+    match &report.cache {
+        CacheStatus::ReadOnly(reason) => {
+            tracing::warn!(
+                "{} is not writable ({reason}); working without the cache",
+                report.catalog.root
+            )
+        }
+        CacheStatus::Used { reused, probed } => tracing::debug!(
+            "cache: {reused} clips reused, {probed} probed in {:.2} s",
+            started.elapsed().as_secs_f64()
+        ),
+        CacheStatus::Disabled => {}
+    }
+    if report.catalog.clips.is_empty() {
+        if report.files_seen == 0 {
+            let patterns = if args.patterns.is_empty() {
+                loopy_media::scan::DEFAULT_PATTERNS.join(" ")
+            } else {
+                args.patterns.join(" ")
+            };
+            bail!(
+                "no usable clip in {}: no file matches {patterns}{}",
+                dir.display(),
+                if args.recursive {
+                    ""
+                } else {
+                    " (add --recursive to look in sub-folders)"
+                }
+            );
+        }
+        let reasons: Vec<String> = report
+            .catalog
+            .skipped
+            .iter()
+            .map(|s| format!("{}: {}", s.path, s.reason))
+            .collect();
+        bail!(
+            "no usable clip in {}: looked at {} file{}, all rejected:\n  {}",
+            dir.display(),
+            report.files_seen,
+            if report.files_seen == 1 { "" } else { "s" },
+            reasons.join("\n  ")
+        );
+    }
+    Ok(report)
+}

@@ -1,0 +1,5 @@
+//! One module per subcommand, plus the folder scan they share.
+
+pub mod folder;
+pub mod plan;
+pub mod scan;

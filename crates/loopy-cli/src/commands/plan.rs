@@ -1,0 +1,235 @@
+//! `loopy plan DIR --duration D`: a reproducible, never-repeating sequence as JSON;
+//! `loopy plan --stats plan.json`: the statistics of an existing plan.
+
+use crate::args::{PlanArgs, PlanOptionArgs};
+use crate::exit::usage;
+use crate::output::{check_overwrite, format_seconds, print_json, write_atomically};
+use anyhow::{Context, Result};
+use loopy_core::planner::{self, Length, PlanOptions};
+use loopy_core::spec::{parse_duration_ms, CrossfadeSpec, Signal};
+use loopy_core::stats::PlanStats;
+use loopy_core::weights::{check_mode_name, parse_example, ModeSpec, NamedMatrix};
+use loopy_core::{Catalog, Plan, Rational};
+use std::hash::{BuildHasher, Hasher};
+use std::path::Path;
+
+pub fn run(args: &PlanArgs) -> Result<()> {
+    if let Some(path) = &args.stats {
+        return print_stats_of(path, args.json);
+    }
+    let dir = args
+        .dir
+        .as_deref()
+        .ok_or_else(|| usage("a clip folder is required"))?;
+    let parsed = ParsedPlanArgs::parse(&args.plan)?;
+    if let Some(out) = &args.output {
+        check_overwrite(out, args.force)?;
+    }
+    let report = super::folder::scan(dir, &args.folder)?;
+    let plan = &make_plan(&report.catalog, &args.plan, parsed)?;
+    let mut json = serde_json::to_string_pretty(plan).context("cannot serialise the plan")?;
+    json.push('\n');
+    if let Some(out) = &args.output {
+        write_atomically(out, json.as_bytes(), args.force)?;
+    }
+    if args.json {
+        print!("{json}");
+    }
+    let summary = summary_lines(plan, args.output.as_deref());
+    for line in summary {
+        if args.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+/// The options that can be checked before the folder is scanned, parsed once.
+pub struct ParsedPlanArgs {
+    length: Length,
+    fps: Option<Rational>,
+    crossfade: CrossfadeSpec,
+    signals: Vec<Signal>,
+    seed: u64,
+}
+
+impl ParsedPlanArgs {
+    pub fn parse(args: &PlanOptionArgs) -> Result<Self> {
+        check_mode_name(&args.mode)?;
+        match args.mode.as_str() {
+            "learned" if args.learn.is_none() => {
+                return Err(usage("--mode learned needs --learn FILE"))
+            }
+            "custom" if args.matrix.is_none() => {
+                return Err(usage("--mode custom needs --matrix FILE"))
+            }
+            _ => {}
+        }
+        let length = match (&args.duration, args.count) {
+            (Some(d), _) => Length::Millis(parse_duration_ms(d)?),
+            (None, Some(n)) => Length::Entries(n),
+            (None, None) => return Err(usage("give --duration (or --count)")),
+        };
+        let fps = args.fps.as_deref().map(str::parse).transpose()?;
+        let crossfade = CrossfadeSpec::parse(&args.crossfade)?;
+        let signals = args
+            .signals
+            .iter()
+            .map(|s| Signal::parse(s))
+            .collect::<Result<_, _>>()?;
+        let seed = args.seed.unwrap_or_else(|| {
+            let seed = std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish();
+            tracing::info!(
+                "seed {seed} (random; pass --seed {seed} to plan the same sequence again)"
+            );
+            seed
+        });
+        Ok(ParsedPlanArgs {
+            length,
+            fps,
+            crossfade,
+            signals,
+            seed,
+        })
+    }
+}
+
+/// Plans over a scanned catalog; reads the example or matrix file the mode needs.
+pub fn make_plan(catalog: &Catalog, args: &PlanOptionArgs, parsed: ParsedPlanArgs) -> Result<Plan> {
+    let find = |name: &str| catalog.find(name);
+    let mode = match args.mode.as_str() {
+        "uniform" => ModeSpec::Uniform,
+        "learned" => {
+            let path = args
+                .learn
+                .as_deref()
+                .ok_or_else(|| usage("--mode learned needs --learn FILE"))?;
+            let text = read_text(path)?;
+            let example =
+                parse_example(&text, find).with_context(|| format!("in {}", path.display()))?;
+            ModeSpec::Learned {
+                example,
+                smoothing: args.smoothing,
+            }
+        }
+        "custom" => {
+            let path = args
+                .matrix
+                .as_deref()
+                .ok_or_else(|| usage("--mode custom needs --matrix FILE"))?;
+            let text = read_text(path)?;
+            let named = if text.trim_start().starts_with('{') {
+                NamedMatrix::from_json(&text)
+            } else {
+                NamedMatrix::from_csv(&text)
+            }
+            .with_context(|| format!("in {}", path.display()))?;
+            let (matrix, _) = named
+                .resolve(&catalog.clips, find)
+                .with_context(|| format!("in {}", path.display()))?;
+            ModeSpec::Custom { matrix }
+        }
+        _ => ModeSpec::Similarity {
+            sigma_scale: args.sigma,
+        },
+    };
+    let opts = PlanOptions {
+        mode,
+        seed: parsed.seed,
+        length: parsed.length,
+        exact: args.exact,
+        fps: parsed.fps,
+        crossfade: parsed.crossfade,
+        history: args.history,
+        avoid_ngrams: args.avoid_ngrams,
+        signals: parsed.signals,
+        signal_strength: args.signal_strength,
+    };
+    let planned = planner::plan(catalog, &opts)?;
+    for warning in &planned.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(planned.plan)
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))
+}
+
+fn print_stats_of(path: &Path, json: bool) -> Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let plan = Plan::from_json(&text)
+        .with_context(|| format!("{} is not a usable plan", path.display()))?;
+    let stats = plan.recompute_stats();
+    if json {
+        return print_json(&stats);
+    }
+    for line in stats_lines(&plan, &stats) {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+fn summary_lines(plan: &Plan, written: Option<&Path>) -> Vec<String> {
+    let mut lines = vec![format!(
+        "planned {} clips: {} ({} frames at {} fps{}), mode {}, seed {}",
+        plan.sequence.len(),
+        format_seconds(plan.stats.total_duration_s),
+        plan.stats.total_frames,
+        plan.fps_rational,
+        if plan.crossfade_frames > 0 {
+            format!(", {}-frame cross-fades", plan.crossfade_frames)
+        } else {
+            String::new()
+        },
+        plan.settings.mode,
+        plan.seed
+    )];
+    lines.extend(stats_lines(plan, &plan.stats).into_iter().skip(1));
+    if let Some(path) = written {
+        lines.push(format!("wrote {}", path.display()));
+    }
+    lines
+}
+
+fn stats_lines(plan: &Plan, s: &PlanStats) -> Vec<String> {
+    let gap = match (s.min_gap, s.mean_gap) {
+        (Some(min), Some(mean)) => format!("min {min}, mean {mean:.1}"),
+        _ => "no clip used twice".into(),
+    };
+    let seam = match (s.mean_seam_distance, s.uniform_mean_seam_distance) {
+        (Some(p), Some(u)) => format!("{p:.4} (a uniform shuffle: {u:.4})"),
+        (Some(p), None) => format!("{p:.4}"),
+        _ => "n/a".into(),
+    };
+    vec![
+        format!(
+            "{} clips, {} ({} frames at {} fps), seed {}",
+            s.entries,
+            format_seconds(s.total_duration_s),
+            s.total_frames,
+            plan.fps_rational,
+            plan.seed
+        ),
+        format!(
+            "transitions {}, immediate repeats {}",
+            s.transitions, s.immediate_repeats
+        ),
+        format!(
+            "coverage {}/{} clips ({:.0}%), gap between uses {gap}",
+            s.clips_used,
+            s.use_counts.len(),
+            s.coverage * 100.0
+        ),
+        format!(
+            "entropy {:.3} bits of {:.3} possible, longest repeated run {} clips",
+            s.entropy_bits, s.max_entropy_bits, s.longest_repeat
+        ),
+        format!("mean seam distance {seam}"),
+    ]
+}

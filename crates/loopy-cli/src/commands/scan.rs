@@ -1,0 +1,45 @@
+//! `loopy scan DIR`: what is in a clip folder and what is wrong with it.
+
+use crate::args::ScanArgs;
+use crate::output::{format_seconds, Table};
+use anyhow::Result;
+use loopy_core::signature::SEAMLESS_THRESHOLD;
+
+pub fn run(args: &ScanArgs) -> Result<()> {
+    let report = super::folder::scan(&args.dir, &args.folder)?;
+    let catalog = &report.catalog;
+    if args.json {
+        crate::output::print_json(catalog)?;
+        return Ok(());
+    }
+    let mut table = Table::new([
+        "name", "size", "fps", "duration", "frames", "codec", "seamless", "tags",
+    ]);
+    for clip in &catalog.clips {
+        table.row([
+            clip.path.clone(),
+            format!("{}x{}", clip.width, clip.height),
+            clip.fps.to_string(),
+            format_seconds(clip.duration_s),
+            clip.frames.to_string(),
+            clip.codec.clone(),
+            format!(
+                "{:.3}{}",
+                clip.seamless_score,
+                if clip.is_seamless() { "" } else { " !" }
+            ),
+            clip.tags.join(","),
+        ]);
+    }
+    table.print();
+    let not_seamless = catalog.clips.iter().filter(|c| !c.is_seamless()).count();
+    let total: f64 = catalog.clips.iter().map(|c| c.duration_s).sum();
+    println!(
+        "{} clips, {} of video, {} skipped; {} not seamless (score > {SEAMLESS_THRESHOLD}, marked !)",
+        catalog.clips.len(),
+        format_seconds(total),
+        catalog.skipped.len(),
+        not_seamless
+    );
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! Test helpers: clips made by the ffmpeg command line at test time, the real
+//! `loopy` binary, and a way to run it as an unprivileged user (CI runs as root, and
+//! root ignores file permissions, so permission tests drop to `nobody`).
+
+#![allow(dead_code)]
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// Runs the ffmpeg CLI, panicking with its stderr on failure.
+pub fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg must be installed (scripts/setup installs it)");
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A synthetic test-pattern clip: `size` like "64x36", `rate` like "30" or "30000/1001".
+pub fn make_clip(path: &Path, size: &str, rate: &str, seconds: &str, codec_args: &[&str]) {
+    let source = format!("testsrc2=s={size}:r={rate}:d={seconds}");
+    let mut args = vec!["-f", "lavfi", "-i", &source];
+    args.extend_from_slice(codec_args);
+    let target = path.to_str().expect("utf-8 path");
+    args.push(target);
+    ffmpeg(&args);
+}
+
+/// H.264 with a short GOP, the common case.
+pub const H264: &[&str] = &[
+    "-c:v",
+    "libx264",
+    "-preset",
+    "ultrafast",
+    "-g",
+    "10",
+    "-pix_fmt",
+    "yuv420p",
+];
+
+/// A folder readable by every user, so that `as_nobody` runs can see it.
+pub fn shared_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("loopy-test-")
+        .tempdir()
+        .expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    dir
+}
+
+pub fn loopy_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_loopy"))
+}
+
+pub fn loopy(args: &[&str]) -> Output {
+    Command::new(loopy_bin())
+        .args(args)
+        .output()
+        .expect("run loopy")
+}
+
+pub fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+/// Runs loopy as user `nobody` when the tests run as root (through `setpriv`), so
+/// that permissions apply; as the current user otherwise.
+pub fn loopy_unprivileged(args: &[&str]) -> Output {
+    if !is_root() {
+        return loopy(args);
+    }
+    // The build folder may not be reachable for nobody: run a copy from /tmp.
+    static COPY: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, bin) = COPY.get_or_init(|| {
+        let dir = shared_tempdir();
+        let bin = dir.path().join("loopy");
+        std::fs::copy(loopy_bin(), &bin).expect("copy binary");
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        (dir, bin)
+    });
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(bin)
+        .args(args)
+        .output()
+        .expect("setpriv (util-linux) is needed to test permissions as root")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            stdout(out),
+            stderr(out)
+        )
+    })
+}
+
+/// Frames and average rate as ffprobe sees them: an independent oracle.
+pub fn ffprobe_frames_and_rate(path: &Path) -> (u64, String) {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_packets"])
+        .args([
+            "-show_entries",
+            "stream=nb_read_packets,avg_frame_rate",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut fields = text.trim().split(',');
+    let rate = fields.next().unwrap_or_default().to_string();
+    let frames = fields.next().and_then(|f| f.parse().ok()).unwrap_or(0);
+    (frames, rate)
+}
+
+/// A fixture folder under Cargo's scratch space for tests, made afresh once per test
+/// binary run (statics are never dropped, so a temporary folder would leak).
+pub fn fixture_dir(name: &str, fill: impl FnOnce(&Path)) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create fixture folder");
+    fill(&dir);
+    dir
+}
+
+/// A small folder of four tagged H.264 clips for planning tests, made once per test binary.
+pub fn plan_folder() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        fixture_dir("plan", |dir| {
+            for (name, seconds) in [
+                ("idle_a.mp4", "1"),
+                ("idle_b.mp4", "1.5"),
+                ("talk_a.mp4", "1"),
+                ("wave_a.mp4", "2"),
+            ] {
+                make_clip(&dir.join(name), "64x36", "30", seconds, H264);
+            }
+        })
+    })
+}

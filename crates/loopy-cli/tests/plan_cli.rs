@@ -1,0 +1,238 @@
+//! `loopy plan` through the real binary: reproducible output, the plan contract,
+//! statistics of an existing plan, and exit code 2 for every user mistake.
+
+mod common;
+
+use common::*;
+
+fn plan_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["plan", plan_folder().to_str().unwrap(), "--no-cache"];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[test]
+fn same_seed_same_bytes_other_seed_other_plan() {
+    let a = loopy(&plan_args(&["--duration", "1m", "--seed", "7", "--json"]));
+    let b = loopy(&plan_args(&["--duration", "1m", "--seed", "7", "--json"]));
+    let c = loopy(&plan_args(&["--duration", "1m", "--seed", "8", "--json"]));
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert_eq!(a.stdout, b.stdout);
+    assert_ne!(json(&a)["sequence"], json(&c)["sequence"]);
+}
+
+#[test]
+fn plan_file_follows_the_contract() {
+    let dir = shared_tempdir();
+    let out_path = dir.path().join("plan.json");
+    let out = loopy(&plan_args(&[
+        "--duration",
+        "20s",
+        "--crossfade",
+        "6f",
+        "--seed",
+        "1",
+        "--fps",
+        "25",
+        "--exact",
+        "-o",
+        out_path.to_str().unwrap(),
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("wrote"), "{}", stdout(&out));
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out_path).unwrap()).unwrap();
+    assert_eq!(plan["version"], 1);
+    assert_eq!(plan["seed"], 1);
+    assert_eq!(plan["fps"], 25.0);
+    assert_eq!(plan["crossfade_frames"], 6);
+    assert!(plan["root"].as_str().unwrap().starts_with('/'));
+    assert_eq!(plan["clips"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        plan["stats"]["total_frames"], 500,
+        "20 s at 25 fps, trimmed exactly"
+    );
+    assert_eq!(plan["stats"]["immediate_repeats"], 0);
+    let seq = plan["sequence"].as_array().unwrap();
+    assert!(seq.windows(2).all(|w| w[0] != w[1]));
+    assert_eq!(
+        plan["stats"]["transitions"].as_u64().unwrap(),
+        seq.len() as u64 - 1
+    );
+    assert_eq!(plan["clips"][2]["tags"], serde_json::json!(["talk"]));
+
+    // --stats on the written plan reports the same figures.
+    let stats = loopy(&["plan", "--stats", out_path.to_str().unwrap(), "--json"]);
+    assert!(stats.status.success(), "{}", stderr(&stats));
+    assert_eq!(json(&stats), plan["stats"]);
+    let human = loopy(&["plan", "--stats", out_path.to_str().unwrap()]);
+    assert!(
+        stdout(&human).contains("immediate repeats 0"),
+        "{}",
+        stdout(&human)
+    );
+
+    // An existing output is kept without --force, replaced with it.
+    let before = std::fs::read(&out_path).unwrap();
+    let again = loopy(&plan_args(&[
+        "--duration",
+        "5s",
+        "--seed",
+        "2",
+        "-o",
+        out_path.to_str().unwrap(),
+    ]));
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("--force"));
+    assert_eq!(std::fs::read(&out_path).unwrap(), before);
+    let forced = loopy(&plan_args(&[
+        "--duration",
+        "5s",
+        "--seed",
+        "2",
+        "-o",
+        out_path.to_str().unwrap(),
+        "--force",
+    ]));
+    assert!(forced.status.success());
+    assert_ne!(std::fs::read(&out_path).unwrap(), before);
+    let leftovers = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name() != "plan.json")
+        .count();
+    assert_eq!(leftovers, 0, "no temporary file is left beside the output");
+}
+
+#[test]
+fn random_seed_is_printed_and_recorded() {
+    let out = loopy(&plan_args(&["--duration", "10s", "--json"]));
+    assert!(out.status.success());
+    let seed = json(&out)["seed"].as_u64().unwrap();
+    assert!(
+        stderr(&out).contains(&format!("--seed {seed}")),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn learned_and_custom_modes_read_their_files() {
+    let dir = shared_tempdir();
+    let example = dir.path().join("example.txt");
+    std::fs::write(&example, "idle_a\ntalk_a\nidle_b\nwave_a\nidle_a\ntalk_a\n").unwrap();
+    let learned = loopy(&plan_args(&[
+        "-d",
+        "30s",
+        "--mode",
+        "learned",
+        "--learn",
+        example.to_str().unwrap(),
+        "--smoothing",
+        "0",
+        "--history",
+        "0",
+        "--json",
+    ]));
+    assert!(learned.status.success(), "{}", stderr(&learned));
+    let matrix = dir.path().join("m.csv");
+    std::fs::write(&matrix, ",idle_a,idle_b,talk_a,wave_a\nidle_a,0,1,0,0\nidle_b,0,0,1,0\ntalk_a,0,0,0,1\nwave_a,1,0,0,0\n").unwrap();
+    let custom = loopy(&plan_args(&[
+        "-d",
+        "30s",
+        "--mode",
+        "custom",
+        "--matrix",
+        matrix.to_str().unwrap(),
+        "--history",
+        "0",
+        "--json",
+    ]));
+    assert!(custom.status.success(), "{}", stderr(&custom));
+    // A cycle matrix allows exactly one successor: idle_a → idle_b → talk_a → wave_a → idle_a.
+    let seq: Vec<u64> = json(&custom)["sequence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert!(
+        seq.windows(2).all(|w| w[1] == [1, 2, 3, 0][w[0] as usize]),
+        "{seq:?}"
+    );
+}
+
+#[test]
+fn user_mistakes_exit_2_with_a_clear_message() {
+    let dir = shared_tempdir();
+    let unknown = dir.path().join("unknown.txt");
+    std::fs::write(&unknown, "idle_a\nnobody_here\n").unwrap();
+    let bad_matrix = dir.path().join("bad.csv");
+    std::fs::write(&bad_matrix, "idle_a,idle_b\n0,1\n").unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["-d", "10s", "--mode", "markov"], "unknown mode"),
+        (vec!["-d", "0"], "greater than zero"),
+        (vec!["-d", "ten"], "invalid duration"),
+        (vec!["-d", "10s", "--signal", "talk=2"], "between -1 and 1"),
+        (
+            vec!["-d", "10s", "--crossfade", "20f"],
+            "longer than half the shortest clip",
+        ),
+        (vec!["-d", "10s", "--fps", "0"], "invalid frame rate"),
+        (vec!["-d", "10s", "--mode", "learned"], "needs --learn"),
+        (
+            vec![
+                "-d",
+                "10s",
+                "--mode",
+                "learned",
+                "--learn",
+                unknown.to_str().unwrap(),
+            ],
+            "nobody_here",
+        ),
+        (
+            vec![
+                "-d",
+                "10s",
+                "--mode",
+                "custom",
+                "--matrix",
+                bad_matrix.to_str().unwrap(),
+            ],
+            "square",
+        ),
+        (vec!["-d", "10s", "--avoid-ngrams", "1"], "--avoid-ngrams"),
+    ];
+    for (extra, message) in cases {
+        let out = loopy(&plan_args(&extra));
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(message),
+            "{extra:?}: expected `{message}` in {}",
+            stderr(&out)
+        );
+    }
+    let missing = loopy(&["plan", "--stats", "/nonexistent/plan.json"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("/nonexistent/plan.json"));
+}
+
+#[test]
+fn history_larger_than_the_library_is_relaxed_with_a_warning() {
+    let out = loopy(&plan_args(&[
+        "-d",
+        "30s",
+        "--history",
+        "10",
+        "--seed",
+        "3",
+        "--json",
+    ]));
+    assert!(out.status.success());
+    assert!(
+        stderr(&out).contains("--history 10 is too large"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(json(&out)["settings"]["history_effective"], 2);
+}

@@ -1,0 +1,71 @@
+//! The per-folder catalog cache, `DIR/.loopy/catalog.json`: probing is the slow part
+//! of a scan, so a clip whose relative path, size and mtime are unchanged is reused.
+
+use loopy_core::ClipInfo;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Folder inside the clip folder that holds Loopy's cache.
+pub const CACHE_DIR: &str = ".loopy";
+const CACHE_FILE: &str = "catalog.json";
+/// Bumped whenever probing or signatures change meaning, which invalidates old caches.
+const CACHE_VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct CacheFile {
+    version: u32,
+    clips: Vec<ClipInfo>,
+}
+
+pub fn cache_path(root: &Path) -> PathBuf {
+    root.join(CACHE_DIR).join(CACHE_FILE)
+}
+
+/// Cached clips keyed by relative path. A missing, unreadable or outdated cache is
+/// simply empty: the cache is an optimisation, never a source of errors.
+pub fn load(root: &Path) -> HashMap<String, ClipInfo> {
+    let Ok(text) = std::fs::read_to_string(cache_path(root)) else {
+        return HashMap::new();
+    };
+    match serde_json::from_str::<CacheFile>(&text) {
+        Ok(file) if file.version == CACHE_VERSION => file
+            .clips
+            .into_iter()
+            .map(|c| (c.path.clone(), c))
+            .collect(),
+        _ => HashMap::new(),
+    }
+}
+
+/// The cached entry for a file, if its size and mtime still match.
+pub fn reusable<'c>(
+    cache: &'c HashMap<String, ClipInfo>,
+    rel: &str,
+    size: u64,
+    mtime_ns: i128,
+) -> Option<&'c ClipInfo> {
+    cache
+        .get(rel)
+        .filter(|c| c.size == size && c.mtime_ns == mtime_ns)
+}
+
+/// Writes the cache atomically (temporary file, then rename).
+pub fn store(root: &Path, clips: &[ClipInfo]) -> std::io::Result<()> {
+    let dir = root.join(CACHE_DIR);
+    std::fs::create_dir_all(&dir)?;
+    let body = serde_json::to_vec(&CacheFile {
+        version: CACHE_VERSION,
+        clips: clips.to_vec(),
+    })
+    .map_err(std::io::Error::other)?;
+    let tmp = dir.join(format!("{CACHE_FILE}.{}.tmp", std::process::id()));
+    let result = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(&body))
+        .and_then(|()| std::fs::rename(&tmp, cache_path(root)));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

@@ -1,0 +1,258 @@
+//! Scans a clip folder into a [`Catalog`]: lists the matching files, reuses cached
+//! entries, probes the rest in parallel (one file per core), applies the manifest's
+//! tags and weights, and collects every rejected file with its reason.
+
+use crate::cache;
+use crate::error::ScanError;
+use crate::probe::probe_clip;
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use loopy_core::catalog::tag_from_name;
+use loopy_core::manifest::{Manifest, MANIFEST_FILE};
+use loopy_core::{Catalog, ClipInfo, SkippedFile};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+/// File patterns scanned when the user gives none.
+pub const DEFAULT_PATTERNS: [&str; 6] = ["*.mp4", "*.mov", "*.mkv", "*.webm", "*.avi", "*.m4v"];
+
+/// What `loopy scan` lets a user choose.
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    /// Glob patterns matched case-insensitively against file names; defaults when empty.
+    pub patterns: Vec<String>,
+    pub recursive: bool,
+    /// Look at no more than this many files (after sorting by path).
+    pub max: Option<usize>,
+    pub use_cache: bool,
+}
+
+/// Whether the cache helped, and if not why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheStatus {
+    Used {
+        reused: usize,
+        probed: usize,
+    },
+    Disabled,
+    /// The folder cannot be written: the scan worked without a cache.
+    ReadOnly(String),
+}
+
+/// The result of a scan.
+#[derive(Debug, Clone)]
+pub struct ScanReport {
+    pub catalog: Catalog,
+    /// How many files matched the patterns (usable or not).
+    pub files_seen: usize,
+    pub cache: CacheStatus,
+}
+
+/// Scans `dir`. `on_file` is called once per file as it is finished, from any
+/// thread, so that a caller can show progress.
+pub fn scan_folder(
+    dir: &Path,
+    opts: &ScanOptions,
+    on_file: &(dyn Fn(&str) + Sync),
+) -> Result<ScanReport, ScanError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ScanError::Io { path, source }
+    };
+    let meta = std::fs::metadata(dir).map_err(io(dir))?;
+    if !meta.is_dir() {
+        return Err(ScanError::NotADirectory(dir.to_path_buf()));
+    }
+    let root = std::fs::canonicalize(dir).map_err(io(dir))?;
+    let manifest = read_manifest(&root)?;
+    let globs = build_globs(&opts.patterns)?;
+    let mut files = Vec::new();
+    list_files(&root, &root, &globs, opts.recursive, &mut files).map_err(io(&root))?;
+    files.sort();
+    if let Some(max) = opts.max {
+        files.truncate(max);
+    }
+
+    let cached = if opts.use_cache {
+        cache::load(&root)
+    } else {
+        Default::default()
+    };
+    let outcomes: Vec<(String, Examined)> = files
+        .par_iter()
+        .map(|rel| {
+            let outcome = examine(&root, rel, &cached);
+            on_file(rel);
+            (rel.clone(), outcome)
+        })
+        .collect();
+
+    let mut catalog = Catalog {
+        root: root.to_string_lossy().into_owned(),
+        ..Catalog::default()
+    };
+    let mut reused = 0;
+    for (rel, outcome) in outcomes {
+        match outcome {
+            Ok((mut clip, from_cache)) => {
+                reused += usize::from(from_cache);
+                apply_manifest(&mut clip, &manifest);
+                catalog.clips.push(clip);
+            }
+            Err(reason) => catalog.skipped.push(SkippedFile { path: rel, reason }),
+        }
+    }
+
+    let cache_status = if !opts.use_cache {
+        CacheStatus::Disabled
+    } else {
+        let probed = catalog.clips.len() - reused;
+        if probed == 0 && cached.len() == catalog.clips.len() {
+            CacheStatus::Used { reused, probed }
+        } else {
+            match cache::store(&root, &catalog.clips) {
+                Ok(()) => CacheStatus::Used { reused, probed },
+                Err(e) => CacheStatus::ReadOnly(e.to_string()),
+            }
+        }
+    };
+    Ok(ScanReport {
+        catalog,
+        files_seen: files.len(),
+        cache: cache_status,
+    })
+}
+
+/// A usable clip and whether it came from the cache, or the reason to skip the file.
+type Examined = Result<(ClipInfo, bool), String>;
+
+/// A clip from the cache when it is unchanged, else probed.
+fn examine(
+    root: &Path,
+    rel: &str,
+    cached: &std::collections::HashMap<String, ClipInfo>,
+) -> Examined {
+    let path = root.join(rel);
+    let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read: {e}"))?;
+    let size = meta.len();
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128);
+    if let Some(clip) = cache::reusable(cached, rel, size, mtime_ns) {
+        // A cached entry says nothing about today's permissions.
+        if std::fs::File::open(&path).is_ok() {
+            return Ok((clip.clone(), true));
+        }
+    }
+    let probed = probe_clip(&path).map_err(|e| e.to_string())?;
+    let seamless_score = probed.tail.distance(&probed.head);
+    Ok((
+        ClipInfo {
+            path: rel.to_string(),
+            container: probed.container,
+            codec: probed.codec,
+            width: probed.width,
+            height: probed.height,
+            pix_fmt: probed.pix_fmt,
+            fps: probed.fps,
+            frames: probed.frames,
+            duration_s: probed.frames as f64 * probed.fps.den() as f64 / probed.fps.num() as f64,
+            has_audio: probed.has_audio,
+            size,
+            mtime_ns,
+            tags: Vec::new(),
+            weight: 1.0,
+            relevance: 1.0,
+            head: probed.head,
+            tail: probed.tail,
+            seamless_score,
+        },
+        false,
+    ))
+}
+
+fn read_manifest(root: &Path) -> Result<Manifest, ScanError> {
+    let path = root.join(MANIFEST_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Manifest::parse(&text).map_err(|source| ScanError::Manifest { path, source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
+        Err(source) => Err(ScanError::Io { path, source }),
+    }
+}
+
+/// Tags, weight and relevance from the manifest; tags from the file name otherwise.
+fn apply_manifest(clip: &mut ClipInfo, manifest: &Manifest) {
+    let entry = manifest.entry_for(&clip.path).cloned().unwrap_or_default();
+    clip.tags = match entry.tags {
+        Some(tags) => tags.into_iter().map(|t| t.to_lowercase()).collect(),
+        None => tag_from_name(&clip.path).into_iter().collect(),
+    };
+    clip.weight = entry.weight.unwrap_or(1.0);
+    clip.relevance = entry.relevance.unwrap_or(1.0);
+}
+
+fn build_globs(patterns: &[String]) -> Result<GlobSet, ScanError> {
+    let mut builder = GlobSetBuilder::new();
+    let defaults: Vec<String> = DEFAULT_PATTERNS.iter().map(|p| p.to_string()).collect();
+    for pattern in if patterns.is_empty() {
+        &defaults
+    } else {
+        patterns
+    } {
+        let glob = GlobBuilder::new(pattern)
+            .case_insensitive(true)
+            .literal_separator(false)
+            .build()
+            .map_err(|e| ScanError::Pattern {
+                pattern: pattern.clone(),
+                reason: e.kind().to_string(),
+            })?;
+        builder.add(glob);
+    }
+    builder.build().map_err(|e| ScanError::Pattern {
+        pattern: patterns.join(" "),
+        reason: e.to_string(),
+    })
+}
+
+/// Relative paths (with `/`) of matching files; hidden files and folders are skipped.
+fn list_files(
+    root: &Path,
+    dir: &Path,
+    globs: &GlobSet,
+    recursive: bool,
+    out: &mut Vec<String>,
+) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with('.') {
+            continue;
+        }
+        let path: PathBuf = entry.path();
+        let file_type = entry.file_type()?;
+        let is_dir = file_type.is_dir() || (file_type.is_symlink() && path.is_dir());
+        if is_dir {
+            if recursive {
+                list_files(root, &path, globs, recursive, out)?;
+            }
+            continue;
+        }
+        let rel = path
+            .strip_prefix(root)
+            .map(|p| {
+                p.components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+            .unwrap_or_else(|_| name.to_string());
+        if globs.is_match(name) || globs.is_match(&rel) {
+            out.push(rel);
+        }
+    }
+    Ok(())
+}
