@@ -32,6 +32,8 @@ pub enum Command {
     Scan(ScanArgs),
     /// Plan a never-repeating sequence of clips and write it as JSON
     Plan(Box<PlanArgs>),
+    /// Render a plan (or a folder, planned on the fly) into a finished video
+    Render(Box<RenderArgs>),
 }
 
 /// How to find the clips of a folder; shared by every command that reads one.
@@ -90,7 +92,7 @@ pub struct PlanArgs {
 #[derive(Debug, Args, Clone)]
 pub struct PlanOptionArgs {
     /// Output length: 90, 90s, 30m, 1h30m, 2h
-    #[arg(short, long, value_name = "DURATION", required_unless_present_any = ["count", "stats"])]
+    #[arg(short, long, value_name = "DURATION")]
     pub duration: Option<String>,
     /// Plan exactly N clips instead of a duration
     #[arg(long, value_name = "N")]
@@ -134,4 +136,66 @@ pub struct PlanOptionArgs {
     /// Cross-fade between clips: 0.3s or 9f (default 0)
     #[arg(long, default_value = "0")]
     pub crossfade: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The clip folder, planned with the options below (or use --plan)
+    #[arg(required_unless_present = "plan")]
+    pub dir: Option<PathBuf>,
+    /// Render an existing plan file instead of planning
+    #[arg(long, value_name = "PLAN.json", conflicts_with = "dir")]
+    pub plan: Option<PathBuf>,
+    /// The video to write; the container follows the extension (.mp4 .mov .mkv .webm)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub folder: FolderArgs,
+    #[command(flatten)]
+    pub plan_options: PlanOptionArgs,
+    /// Output size WxH, both even (default: the most common clip size)
+    #[arg(long, value_name = "WxH")]
+    pub size: Option<String>,
+    /// How clips of another shape fill the frame: letterbox (black bars), crop or stretch
+    #[arg(long, default_value = "letterbox")]
+    pub fit: String,
+    /// h264 (libx264), h265 (libx265), vp9 (libvpx-vp9), av1 (libsvtav1) or prores (prores_ks)
+    #[arg(long, default_value = "h264")]
+    pub codec: String,
+    /// Constant quality (default: 23 h264, 28 h265, 32 vp9, 35 av1)
+    #[arg(long)]
+    pub crf: Option<u32>,
+    /// Encoder preset (default: veryfast for h264/h265, cpu-used 5 for vp9, 10 for av1, standard for prores)
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Target bit rate instead of constant quality, e.g. 4M or 800k
+    #[arg(long)]
+    pub bitrate: Option<String>,
+    /// Frames between keyframes (default: the encoder's)
+    #[arg(long, value_name = "N")]
+    pub gop: Option<u32>,
+    /// Output pixel format (default: yuv420p, yuv422p10le for prores)
+    #[arg(long, value_name = "FMT")]
+    pub pix_fmt: Option<String>,
+    /// auto: copy packets when every clip already matches the output; always: fail if impossible; never
+    #[arg(long, default_value = "auto")]
+    pub copy: String,
+    /// Also write OUT.thumbs.png, one frame every --thumb-every
+    #[arg(long)]
+    pub thumbnails: bool,
+    /// Interval between contact-sheet frames
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub thumb_every: String,
+    /// Replace broken clips with others instead of failing (recorded in OUT.plan.json)
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// Encoder threads (default: as many as the encoder wants)
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Replace an existing output
+    #[arg(long)]
+    pub force: bool,
+    /// Print a machine summary on stdout
+    #[arg(long)]
+    pub json: bool,
 }

@@ -25,6 +25,10 @@ pub fn code_for(error: &anyhow::Error) -> i32 {
         cause.is::<UsageError>()
             || cause.is::<loopy_core::PlanError>()
             || matches!(
+                cause.downcast_ref::<loopy_media::RenderError>(),
+                Some(loopy_media::RenderError::Usage(_))
+            )
+            || matches!(
                 cause.downcast_ref::<loopy_media::ScanError>(),
                 Some(
                     loopy_media::ScanError::NotADirectory(_)

@@ -16,6 +16,7 @@ fn main() {
     let result = match &cli.command {
         args::Command::Scan(a) => commands::scan::run(a),
         args::Command::Plan(a) => commands::plan::run(a),
+        args::Command::Render(a) => commands::render::run(a),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

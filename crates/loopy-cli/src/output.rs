@@ -91,7 +91,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
         .suffix(".tmp")
         .tempfile_in(dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
+    // Temporary files are private (0600); the result should read like any other file.
     tmp.write_all(bytes)
+        .and_then(|()| {
+            tmp.as_file()
+                .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        })
         .and_then(|()| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", tmp.path().display()))?;
     let persisted = if force {

@@ -9,11 +9,13 @@
 pub mod catalog;
 pub mod chain;
 pub mod error;
+pub mod fit;
 pub mod manifest;
 pub mod plan;
 pub mod planner;
 pub mod rational;
 pub mod signature;
+pub mod spans;
 pub mod spec;
 pub mod stats;
 pub mod timeline;

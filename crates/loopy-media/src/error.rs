@@ -50,3 +50,34 @@ pub enum ScanError {
         source: loopy_core::PlanError,
     },
 }
+
+/// Why a render failed.
+#[derive(Debug, Error)]
+pub enum RenderError {
+    /// Something the user can fix by changing the command.
+    #[error("{0}")]
+    Usage(String),
+    #[error("clip {clip} (entry {entry}, output frame {frame}): {reason}")]
+    Clip {
+        clip: String,
+        entry: usize,
+        frame: u64,
+        reason: String,
+    },
+    #[error("{0}")]
+    Ffmpeg(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("interrupted")]
+    Cancelled,
+}
+
+impl RenderError {
+    pub(crate) fn ffmpeg(context: &str, e: ffmpeg_next::Error) -> Self {
+        RenderError::Ffmpeg(format!("{context}: {e}"))
+    }
+}

@@ -5,10 +5,11 @@
 pub mod cache;
 pub mod error;
 pub mod probe;
+pub mod render;
 pub mod scan;
 mod signature_frame;
 
-pub use error::{ClipError, ScanError};
+pub use error::{ClipError, RenderError, ScanError};
 pub use probe::probe_clip;
 pub use scan::{scan_folder, CacheStatus, ScanOptions, ScanReport};
 

@@ -2,4 +2,5 @@
 
 pub mod folder;
 pub mod plan;
+pub mod render;
 pub mod scan;

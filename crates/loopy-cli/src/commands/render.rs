@@ -1,0 +1,270 @@
+//! `loopy render`: plan (or read a plan), then stream it into a video file with
+//! progress, Ctrl-C handling, a sidecar plan and a summary.
+
+use crate::args::RenderArgs;
+use crate::exit::usage;
+use crate::output::{check_overwrite, format_seconds, print_json, write_atomically};
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use loopy_core::spec::{ms_to_frames_ceil, parse_duration_ms};
+use loopy_core::Plan;
+use loopy_media::render::{
+    self, CopyMode, EncoderSettings, RenderOptions, RenderSummary, VideoCodec,
+};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub fn run(args: &RenderArgs) -> Result<()> {
+    let codec = VideoCodec::parse(&args.codec)?;
+    let copy = match args.copy.as_str() {
+        "auto" => CopyMode::Auto,
+        "always" => CopyMode::Always,
+        "never" => CopyMode::Never,
+        other => {
+            return Err(usage(format!(
+                "--copy must be auto, always or never, not `{other}`"
+            )))
+        }
+    };
+    let fit = args.fit.parse().map_err(usage)?;
+    let sidecar = sidecar_path(&args.output);
+    check_overwrite(&args.output, args.force)?;
+    check_overwrite(&sidecar, args.force)?;
+    let requested_size = args.size.as_deref().map(parse_size).transpose()?;
+    let bitrate = args.bitrate.as_deref().map(parse_bitrate).transpose()?;
+    // Refuse impossible outputs before scanning or planning.
+    render::validate(&RenderOptions {
+        output: args.output.clone(),
+        size: requested_size.unwrap_or((2, 2)),
+        fit,
+        codec,
+        encoder: EncoderSettings::default(),
+        copy,
+        force: args.force,
+        skip_bad: args.skip_bad,
+        thumbnails_every: None,
+    })?;
+
+    let plan = match (&args.plan, &args.dir) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Plan::from_json(&text)
+                .with_context(|| format!("{} is not a usable plan", path.display()))?
+        }
+        (None, Some(dir)) => {
+            let parsed = super::plan::ParsedPlanArgs::parse(&args.plan_options)?;
+            let report = super::folder::scan(dir, &args.folder)?;
+            super::plan::make_plan(&report.catalog, &args.plan_options, parsed)?
+        }
+        (None, None) => return Err(usage("give a clip folder or --plan FILE")),
+    };
+    let size = requested_size.unwrap_or_else(|| most_common_size(&plan));
+    let thumbnails_every = if args.thumbnails {
+        Some(ms_to_frames_ceil(parse_duration_ms(&args.thumb_every)?, plan.fps_rational).max(1))
+    } else {
+        None
+    };
+    let opts = RenderOptions {
+        output: args.output.clone(),
+        size,
+        fit,
+        codec,
+        encoder: EncoderSettings {
+            crf: args.crf,
+            preset: args.preset.clone(),
+            bitrate,
+            gop: args.gop,
+            pix_fmt: args.pix_fmt.clone(),
+            threads: args.threads.unwrap_or(0),
+        },
+        copy,
+        force: args.force,
+        skip_bad: args.skip_bad,
+        thumbnails_every,
+    };
+
+    let cancel = install_interrupt_handler()?;
+    let bar = progress_bar(plan.stats.total_frames);
+    let started = Instant::now();
+    let fps = plan.fps_rational.as_f64();
+    let on_progress = |frames: u64| {
+        bar.set_position(frames);
+        if frames.is_multiple_of(15) {
+            let elapsed = started.elapsed().as_secs_f64().max(1e-3);
+            bar.set_message(format!("{:.2}x realtime", frames as f64 / fps / elapsed));
+        }
+    };
+    let result = render::render(&plan, &opts, &cancel, &on_progress);
+    bar.finish_and_clear();
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(loopy_media::RenderError::Cancelled) => {
+            eprintln!(
+                "interrupted: nothing was written to {}",
+                args.output.display()
+            );
+            std::process::exit(130);
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "render failed; {} was not written",
+                args.output.display()
+            )))
+        }
+    };
+    write_sidecar(&sidecar, &summary, args.force)?;
+    report(&summary, &sidecar, size, args.json)
+}
+
+fn sidecar_path(output: &Path) -> PathBuf {
+    let mut name = output.as_os_str().to_owned();
+    name.push(".plan.json");
+    PathBuf::from(name)
+}
+
+fn parse_size(text: &str) -> Result<(u32, u32)> {
+    let bad = || usage(format!("--size `{text}`: expected WxH, like 1280x720"));
+    let (w, h) = text.split_once(['x', 'X']).ok_or_else(bad)?;
+    Ok((
+        w.trim().parse().map_err(|_| bad())?,
+        h.trim().parse().map_err(|_| bad())?,
+    ))
+}
+
+fn parse_bitrate(text: &str) -> Result<u64> {
+    let bad = || {
+        usage(format!(
+            "--bitrate `{text}`: expected a rate like 4M, 800k or 2500000"
+        ))
+    };
+    let t = text.trim();
+    let (number, scale) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 1_000.0),
+        Some((i, 'm' | 'M')) => (&t[..i], 1_000_000.0),
+        _ => (t, 1.0),
+    };
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    if !(value.is_finite() && value > 0.0) {
+        return Err(bad());
+    }
+    Ok((value * scale) as u64)
+}
+
+fn most_common_size(plan: &Plan) -> (u32, u32) {
+    let mut counts = std::collections::BTreeMap::new();
+    for &i in &plan.sequence {
+        *counts
+            .entry((plan.clips[i].width, plan.clips[i].height))
+            .or_insert(0usize) += 1;
+    }
+    counts
+        .into_iter()
+        .max_by_key(|&(_, n)| n)
+        .map(|(s, _)| s)
+        .unwrap_or((1280, 720))
+}
+
+/// First Ctrl-C: stop cleanly (the render removes its temporary file). Second: remove
+/// the temporary file and exit at once.
+fn install_interrupt_handler() -> Result<Arc<AtomicBool>> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let presses = AtomicU32::new(0);
+    let flag = Arc::clone(&cancel);
+    ctrlc::set_handler(move || {
+        if presses.fetch_add(1, Ordering::SeqCst) == 0 {
+            flag.store(true, Ordering::SeqCst);
+            eprintln!("\nstopping… (press Ctrl-C again to abort at once)");
+        } else {
+            render::temp::remove_active_temp_files();
+            eprintln!("\naborted");
+            std::process::exit(130);
+        }
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    Ok(cancel)
+}
+
+fn progress_bar(total: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} frames {per_sec:.0} ETA {eta} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_draw_target(ProgressDrawTarget::stderr());
+    }
+    bar
+}
+
+#[derive(Serialize)]
+struct Sidecar<'a> {
+    #[serde(flatten)]
+    plan: &'a Plan,
+    timeline: &'a [render::TimelineEntry],
+    substitutions: &'a [render::Substitution],
+}
+
+fn write_sidecar(path: &Path, summary: &RenderSummary, force: bool) -> Result<()> {
+    let sidecar = Sidecar {
+        plan: &summary.plan,
+        timeline: &summary.timeline,
+        substitutions: &summary.substitutions,
+    };
+    let mut json = serde_json::to_string_pretty(&sidecar)?;
+    json.push('\n');
+    write_atomically(path, json.as_bytes(), force)
+}
+
+/// Peak resident memory of this process, from /proc (Linux).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+#[derive(Serialize)]
+struct JsonSummary<'a> {
+    #[serde(flatten)]
+    summary: &'a RenderSummary,
+    width: u32,
+    height: u32,
+    plan_file: &'a Path,
+    peak_rss_mb: Option<f64>,
+}
+
+fn report(summary: &RenderSummary, sidecar: &Path, size: (u32, u32), json: bool) -> Result<()> {
+    let rss = peak_rss_mb();
+    if json {
+        return print_json(&JsonSummary {
+            summary,
+            width: size.0,
+            height: size.1,
+            plan_file: sidecar,
+            peak_rss_mb: rss,
+        });
+    }
+    for s in &summary.substitutions {
+        eprintln!(
+            "replaced {} at entry {} with {}: {}",
+            s.planned, s.entry, s.used, s.reason
+        );
+    }
+    eprintln!(
+        "{} frames ({}) {}in {:.1} s, {:.1}x realtime, peak RSS {}, {:.1} MB → {}",
+        summary.frames,
+        format_seconds(summary.duration_s),
+        if summary.copied { "copied " } else { "" },
+        summary.wall_s,
+        summary.speed,
+        rss.map_or("n/a".into(), |mb| format!("{mb:.0} MB")),
+        summary.output_bytes as f64 / 1e6,
+        summary.output.display()
+    );
+    eprintln!("plan as rendered: {}", sidecar.display());
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! Reads one clip's frames in display order, each with its source frame index
+//! derived from its timestamp (not from counting, so a dropped frame cannot shift
+//! everything after it).
+
+use ff::codec::threading;
+use ff::frame::Video;
+use ff::Packet;
+use ffmpeg_next as ff;
+use loopy_core::Rational;
+use std::path::Path;
+
+pub struct ClipReader {
+    input: ff::format::context::Input,
+    decoder: ff::decoder::Video,
+    stream: usize,
+    time_base: ff::Rational,
+    fps: Rational,
+    origin: Option<i64>,
+    counted: u64,
+    eof_sent: bool,
+}
+
+impl ClipReader {
+    /// Opens a clip with a frame-threaded decoder; the error text names the reason.
+    pub fn open(path: &Path, fps: Rational) -> Result<Self, String> {
+        std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+        let input = ff::format::input(&path).map_err(|e| format!("cannot open: {e}"))?;
+        let stream = input
+            .streams()
+            .best(ff::media::Type::Video)
+            .ok_or_else(|| "no video stream".to_string())?;
+        let index = stream.index();
+        let time_base = stream.time_base();
+        let mut context = ff::codec::Context::from_parameters(stream.parameters())
+            .map_err(|e| format!("decoder: {e}"))?;
+        context.set_threading(threading::Config {
+            kind: threading::Type::Frame,
+            count: 0,
+            ..Default::default()
+        });
+        let decoder = context
+            .decoder()
+            .video()
+            .map_err(|e| format!("decoder: {e}"))?;
+        Ok(ClipReader {
+            input,
+            decoder,
+            stream: index,
+            time_base,
+            fps,
+            origin: None,
+            counted: 0,
+            eof_sent: false,
+        })
+    }
+
+    pub fn size(&self) -> (u32, u32) {
+        (self.decoder.width(), self.decoder.height())
+    }
+
+    pub fn format(&self) -> ff::format::Pixel {
+        self.decoder.format()
+    }
+
+    /// Decodes the next frame into `frame` and returns its source index, or `None`
+    /// at the end of the clip.
+    pub fn next_frame(&mut self, frame: &mut Video) -> Result<Option<u64>, String> {
+        loop {
+            match self.decoder.receive_frame(frame) {
+                Ok(()) => return Ok(Some(self.index_of(frame))),
+                Err(ff::Error::Eof) => return Ok(None),
+                Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {}
+                Err(e) => return Err(format!("decode error: {e}")),
+            }
+            if self.eof_sent {
+                return Ok(None);
+            }
+            self.feed()?;
+        }
+    }
+
+    /// Sends the next packet of the video stream (or the end of stream) to the decoder.
+    fn feed(&mut self) -> Result<(), String> {
+        let mut packet = Packet::empty();
+        loop {
+            match packet.read(&mut self.input) {
+                Ok(()) if packet.stream() == self.stream => {
+                    return match self.decoder.send_packet(&packet) {
+                        Ok(()) | Err(ff::Error::InvalidData) => Ok(()),
+                        Err(e) => Err(format!("decode error: {e}")),
+                    };
+                }
+                Ok(()) => {}
+                Err(ff::Error::Eof) => {
+                    self.eof_sent = true;
+                    return self
+                        .decoder
+                        .send_eof()
+                        .map_err(|e| format!("decode error: {e}"));
+                }
+                Err(ff::Error::InvalidData) => {}
+                Err(e) => return Err(format!("read error: {e}")),
+            }
+        }
+    }
+
+    /// Source index = (pts − first pts) · time base · fps, rounded; counting order
+    /// only when a frame has no timestamp.
+    fn index_of(&mut self, frame: &Video) -> u64 {
+        let counted = self.counted;
+        self.counted += 1;
+        let Some(pts) = frame.timestamp().or(frame.pts()) else {
+            return counted;
+        };
+        let origin = *self.origin.get_or_insert(pts);
+        let offset = (pts - origin).max(0) as i128;
+        let num = offset * self.time_base.numerator() as i128 * self.fps.num() as i128;
+        let den = self.time_base.denominator() as i128 * self.fps.den() as i128;
+        if den <= 0 {
+            return counted;
+        }
+        ((2 * num + den) / (2 * den)) as u64
+    }
+}

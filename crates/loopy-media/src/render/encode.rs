@@ -1,0 +1,237 @@
+//! The encoder and muxer end of the pipeline: opens the output container, encodes
+//! frames with timestamps taken from their output index, and writes packets with
+//! correct durations.
+
+use super::output_spec::{Container, VideoCodec};
+use crate::error::RenderError;
+use ff::codec::threading;
+use ff::format::Pixel;
+use ff::frame::Video;
+use ff::{Dictionary, Packet};
+use ffmpeg_next as ff;
+use loopy_core::Rational;
+use std::path::Path;
+
+/// Encoder settings from the command line; `None` means the encoder's Loopy default.
+#[derive(Debug, Clone, Default)]
+pub struct EncoderSettings {
+    pub crf: Option<u32>,
+    pub preset: Option<String>,
+    /// Bits per second; replaces the CRF when given.
+    pub bitrate: Option<u64>,
+    pub gop: Option<u32>,
+    pub pix_fmt: Option<String>,
+    /// Encoder threads; 0 lets the encoder decide.
+    pub threads: usize,
+}
+
+pub struct VideoSink {
+    output: ff::format::context::Output,
+    encoder: ff::encoder::video::Encoder,
+    stream: usize,
+    encoder_tb: ff::Rational,
+    stream_tb: ff::Rational,
+    /// Converts blended yuv420p to the encoder's format when they differ (ProRes).
+    convert: Option<(ff::software::scaling::Context, Video)>,
+    packet: Packet,
+    pub packets: u64,
+}
+
+fn options_for(codec: VideoCodec, settings: &EncoderSettings) -> Dictionary<'static> {
+    let mut opts = Dictionary::new();
+    let preset = settings.preset.clone();
+    match codec {
+        VideoCodec::H264 | VideoCodec::H265 => {
+            opts.set("preset", preset.as_deref().unwrap_or("veryfast"));
+            if settings.bitrate.is_none() {
+                let crf = settings
+                    .crf
+                    .unwrap_or(if codec == VideoCodec::H264 { 23 } else { 28 });
+                opts.set("crf", &crf.to_string());
+            }
+            if codec == VideoCodec::H265 {
+                opts.set("x265-params", "log-level=error");
+            }
+        }
+        VideoCodec::Vp9 => {
+            opts.set("deadline", "good");
+            opts.set("cpu-used", preset.as_deref().unwrap_or("5"));
+            opts.set("row-mt", "1");
+            if settings.bitrate.is_none() {
+                opts.set("crf", &settings.crf.unwrap_or(32).to_string());
+                opts.set("b", "0");
+            }
+        }
+        VideoCodec::Av1 => {
+            opts.set("preset", preset.as_deref().unwrap_or("10"));
+            if settings.bitrate.is_none() {
+                opts.set("crf", &settings.crf.unwrap_or(35).to_string());
+            }
+        }
+        VideoCodec::ProRes => {
+            opts.set("profile", preset.as_deref().unwrap_or("standard"));
+        }
+    }
+    opts
+}
+
+impl VideoSink {
+    pub fn open(
+        path: &Path,
+        container: Container,
+        codec: VideoCodec,
+        size: (u32, u32),
+        fps: Rational,
+        settings: &EncoderSettings,
+    ) -> Result<Self, RenderError> {
+        let fail = |what: &'static str| move |e: ff::Error| RenderError::ffmpeg(what, e);
+        let mut output = ff::format::output_as(&path, container.muxer())
+            .map_err(fail("cannot create the output"))?;
+        let global_header = output
+            .format()
+            .flags()
+            .contains(ff::format::Flags::GLOBAL_HEADER);
+        let ff_codec = ff::encoder::find_by_name(codec.encoder_name()).ok_or_else(|| {
+            RenderError::Usage(format!(
+                "this FFmpeg build has no {} encoder",
+                codec.encoder_name()
+            ))
+        })?;
+        let pix_name = settings
+            .pix_fmt
+            .as_deref()
+            .unwrap_or(codec.default_pix_fmt());
+        let pix: Pixel = pix_name
+            .parse()
+            .map_err(|_| RenderError::Usage(format!("unknown pixel format `{pix_name}`")))?;
+        let encoder_tb = ff::Rational::new(fps.den() as i32, fps.num() as i32);
+        let mut context = ff::codec::Context::new_with_codec(ff_codec);
+        context.set_threading(threading::Config {
+            kind: threading::Type::Frame,
+            count: settings.threads,
+            ..Default::default()
+        });
+        let mut enc = context.encoder().video().map_err(fail("encoder"))?;
+        enc.set_width(size.0);
+        enc.set_height(size.1);
+        enc.set_format(pix);
+        enc.set_time_base(encoder_tb);
+        enc.set_frame_rate(Some(ff::Rational::new(fps.num() as i32, fps.den() as i32)));
+        if let Some(gop) = settings.gop {
+            enc.set_gop(gop);
+        }
+        if let Some(bitrate) = settings.bitrate {
+            enc.set_bit_rate(bitrate as usize);
+        }
+        if global_header {
+            enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+        }
+        let encoder = enc.open_with(options_for(codec, settings)).map_err(|e| {
+            RenderError::Usage(format!(
+                "{} cannot encode {pix_name} at {}x{}: {e}",
+                codec.encoder_name(),
+                size.0,
+                size.1
+            ))
+        })?;
+        let mut stream = output
+            .add_stream(ff_codec)
+            .map_err(fail("cannot add the video stream"))?;
+        stream.set_parameters(&encoder);
+        // SAFETY: the stream's codec parameters are valid; a zero tag lets the muxer choose.
+        unsafe { (*stream.parameters().as_mut_ptr()).codec_tag = 0 };
+        stream.set_time_base(encoder_tb);
+        stream.set_avg_frame_rate(ff::Rational::new(fps.num() as i32, fps.den() as i32));
+        let stream_index = stream.index();
+        let mut header_opts = Dictionary::new();
+        if container.wants_faststart() {
+            header_opts.set("movflags", "+faststart");
+        }
+        output
+            .write_header_with(header_opts)
+            .map_err(fail("cannot write the header"))?;
+        let stream_tb = output
+            .stream(stream_index)
+            .map(|s| s.time_base())
+            .unwrap_or(encoder_tb);
+        let convert = if pix == Pixel::YUV420P {
+            None
+        } else {
+            let scaler = ff::software::scaling::Context::get(
+                Pixel::YUV420P,
+                size.0,
+                size.1,
+                pix,
+                size.0,
+                size.1,
+                ff::software::scaling::Flags::BICUBIC,
+            )
+            .map_err(fail("pixel format conversion"))?;
+            Some((scaler, Video::new(pix, size.0, size.1)))
+        };
+        Ok(VideoSink {
+            output,
+            encoder,
+            stream: stream_index,
+            encoder_tb,
+            stream_tb,
+            convert,
+            packet: Packet::empty(),
+            packets: 0,
+        })
+    }
+}
+
+impl VideoSink {
+    /// Encodes output frame number `index`. The frame's own picture type is cleared:
+    /// a decoder's keyframe flag must not force keyframes in the output.
+    pub fn write(&mut self, frame: &mut Video, index: u64) -> Result<(), RenderError> {
+        let fail = |e| RenderError::ffmpeg("encode", e);
+        let source = match self.convert.as_mut() {
+            Some((scaler, converted)) => {
+                scaler.run(frame, converted).map_err(fail)?;
+                converted
+            }
+            None => frame,
+        };
+        source.set_pts(Some(index as i64));
+        source.set_kind(ff::picture::Type::None);
+        self.encoder.send_frame(source).map_err(fail)?;
+        self.drain()
+    }
+
+    /// Flushes the encoder and finishes the file.
+    pub fn finish(mut self) -> Result<u64, RenderError> {
+        self.encoder
+            .send_eof()
+            .map_err(|e| RenderError::ffmpeg("encode", e))?;
+        self.drain()?;
+        self.output
+            .write_trailer()
+            .map_err(|e| RenderError::ffmpeg("cannot finish the output", e))?;
+        Ok(self.packets)
+    }
+
+    fn drain(&mut self) -> Result<(), RenderError> {
+        loop {
+            match self.encoder.receive_packet(&mut self.packet) {
+                Ok(()) => {
+                    if self.packet.duration() <= 0 {
+                        self.packet.set_duration(1);
+                    }
+                    self.packet.set_stream(self.stream);
+                    self.packet.rescale_ts(self.encoder_tb, self.stream_tb);
+                    self.packet
+                        .write_interleaved(&mut self.output)
+                        .map_err(|e| RenderError::ffmpeg("cannot write to the output", e))?;
+                    self.packets += 1;
+                }
+                Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {
+                    return Ok(())
+                }
+                Err(ff::Error::Eof) => return Ok(()),
+                Err(e) => return Err(RenderError::ffmpeg("encode", e)),
+            }
+        }
+    }
+}

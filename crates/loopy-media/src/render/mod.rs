@@ -1,0 +1,198 @@
+//! `loopy render`: a plan into a finished video, streaming and in constant memory.
+//!
+//! The work is an explicit list of spans ([`loopy_core::spans`]). When every span can
+//! be copied (clips already match the output, no cross-fade, no trim) packets are
+//! concatenated without decoding ([`copy`]); otherwise the spans run through the
+//! frame pipeline ([`pipeline`]): decode → scale/re-time → cross-fade → encode/mux,
+//! one thread per stage, bounded channels between them, frames recycled.
+
+pub mod blend;
+pub mod copy;
+pub mod decode;
+pub mod encode;
+pub mod frames;
+pub mod output_spec;
+pub mod pipeline;
+pub mod preflight;
+pub mod scale;
+pub mod temp;
+pub mod thumbs;
+
+use crate::error::RenderError;
+pub use encode::EncoderSettings;
+use loopy_core::fit::Fit;
+use loopy_core::spans::{spans, SpanMode};
+use loopy_core::timeline::Placement;
+use loopy_core::Plan;
+pub use output_spec::{Container, VideoCodec};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+/// When to concatenate packets instead of re-encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CopyMode {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// Everything about the output besides the plan.
+#[derive(Debug, Clone)]
+pub struct RenderOptions {
+    pub output: PathBuf,
+    pub size: (u32, u32),
+    pub fit: Fit,
+    pub codec: VideoCodec,
+    pub encoder: EncoderSettings,
+    pub copy: CopyMode,
+    pub force: bool,
+    pub skip_bad: bool,
+    /// Write a contact sheet with one frame every this many output frames.
+    pub thumbnails_every: Option<u64>,
+}
+
+/// One entry of the rendered timeline, as the sidecar records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TimelineEntry {
+    pub clip: usize,
+    pub start_frame: u64,
+    pub frames: u64,
+}
+
+/// A clip replaced because it could not be read (`--skip-bad`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Substitution {
+    pub entry: usize,
+    pub planned: String,
+    pub used: String,
+    pub reason: String,
+}
+
+/// What a finished render reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct RenderSummary {
+    pub output: PathBuf,
+    pub frames: u64,
+    pub duration_s: f64,
+    pub wall_s: f64,
+    pub speed: f64,
+    pub copied: bool,
+    pub output_bytes: u64,
+    pub timeline: Vec<TimelineEntry>,
+    pub substitutions: Vec<Substitution>,
+    /// The plan as rendered (substitutions applied).
+    #[serde(skip)]
+    pub plan: Plan,
+}
+
+/// Checks that nothing about the request is impossible, before any work starts.
+pub fn validate(opts: &RenderOptions) -> Result<Container, RenderError> {
+    let container = Container::from_path(&opts.output)?;
+    container.check(opts.codec)?;
+    if opts.size.0 < 2 || opts.size.1 < 2 || opts.size.0 % 2 == 1 || opts.size.1 % 2 == 1 {
+        return Err(RenderError::Usage(format!(
+            "size {}x{} must have even width and height (4:2:0 chroma is half size)",
+            opts.size.0, opts.size.1
+        )));
+    }
+    if opts.output.exists() && !opts.force {
+        return Err(RenderError::Usage(format!(
+            "{} already exists; pass --force to replace it",
+            opts.output.display()
+        )));
+    }
+    Ok(container)
+}
+
+/// Renders `plan`. `cancel` stops the render cleanly (the target is left untouched);
+/// `on_progress` receives the number of frames written so far.
+pub fn render(
+    plan: &Plan,
+    opts: &RenderOptions,
+    cancel: &AtomicBool,
+    on_progress: &(dyn Fn(u64) + Sync),
+) -> Result<RenderSummary, RenderError> {
+    let started = Instant::now();
+    let container = validate(opts)?;
+    let checked = preflight::check(plan, opts.skip_bad)?;
+    let plan = checked.plan;
+    let placements = plan.placements();
+    let mut work = spans(&placements, plan.crossfade_frames);
+    let copy_verdict = copy::can_copy(&plan, opts);
+    let copied = match (opts.copy, &copy_verdict) {
+        (CopyMode::Never, _) | (CopyMode::Auto, Err(_)) => false,
+        (_, Ok(())) => true,
+        (CopyMode::Always, Err(reason)) => {
+            return Err(RenderError::Usage(format!(
+                "--copy always is impossible: {reason}"
+            )))
+        }
+    };
+    if copied {
+        work.iter_mut().for_each(|s| s.mode = SpanMode::Copy);
+    }
+    let temp = temp::TempOutput::beside(&opts.output)?;
+    let frames = if copied {
+        copy::run(
+            &plan,
+            &placements,
+            &work,
+            temp.path(),
+            container,
+            cancel,
+            on_progress,
+        )?
+    } else {
+        pipeline::run(
+            &plan,
+            &placements,
+            &work,
+            opts,
+            container,
+            temp.path(),
+            cancel,
+            on_progress,
+        )?
+    };
+    let output_bytes = std::fs::metadata(temp.path()).map(|m| m.len()).unwrap_or(0);
+    temp.persist(&opts.output, opts.force)?;
+    let duration_s =
+        frames as f64 * plan.fps_rational.den() as f64 / plan.fps_rational.num() as f64;
+    let wall_s = started.elapsed().as_secs_f64();
+    Ok(RenderSummary {
+        output: opts.output.clone(),
+        frames,
+        duration_s,
+        wall_s,
+        speed: if wall_s > 0.0 {
+            duration_s / wall_s
+        } else {
+            0.0
+        },
+        copied,
+        output_bytes,
+        timeline: timeline_of(&plan, &placements),
+        substitutions: checked.substitutions,
+        plan,
+    })
+}
+
+fn timeline_of(plan: &Plan, placements: &[Placement]) -> Vec<TimelineEntry> {
+    plan.sequence
+        .iter()
+        .zip(placements)
+        .map(|(&clip, p)| TimelineEntry {
+            clip,
+            start_frame: p.start_frame,
+            frames: p.frames,
+        })
+        .collect()
+}
+
+/// The clip file behind a plan entry.
+pub fn clip_path(plan: &Plan, clip: usize) -> PathBuf {
+    Path::new(&plan.root).join(&plan.clips[clip].path)
+}

@@ -1,0 +1,489 @@
+//! The frame pipeline: four stages on their own threads, joined by bounded channels.
+//!
+//! ```text
+//! decode ──▶ scale + re-time ──▶ cross-fade ──▶ encode + mux (calling thread)
+//!    ▲ shells      │ pool ◀───────────┴──────────────┘ frames handed back
+//! ```
+//!
+//! The decoder runs ahead by the channel capacity, so the next clip is opened and
+//! decoding while the encoder is still on the current one. Output-sized frames come
+//! from a pool and go back to it once encoded; only a cross-fade holds frames (the
+//! outgoing clip's last `crossfade` frames), so memory does not grow with length.
+
+use super::blend::{blend_into, incoming_weight};
+use super::decode::ClipReader;
+use super::encode::VideoSink;
+use super::frames::{copy_picture, make_writable, FramePool, PoolReturn};
+use super::output_spec::Container;
+use super::scale::FitScaler;
+use super::thumbs::ContactSheet;
+use super::{clip_path, RenderOptions};
+use crate::error::RenderError;
+use ffmpeg_next::format::Pixel;
+use ffmpeg_next::frame::Video;
+use loopy_core::spans::{Span, SpanSource};
+use loopy_core::timeline::{Placement, Retimer, Timeline};
+use loopy_core::Plan;
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+
+/// Frames a clip may come up short (decoders may drop a damaged frame at the very
+/// end) before the render fails instead of repeating the last frame.
+const MAX_MISSING_FRAMES: u64 = 2;
+
+enum Decoded {
+    Frame {
+        entry: usize,
+        index: u64,
+        frame: Video,
+    },
+    EndOfEntry {
+        entry: usize,
+    },
+    Done,
+}
+
+/// Where an output frame sits relative to the cross-fades around it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Solo,
+    /// Among the last `crossfade` frames of a clip that another follows.
+    Tail,
+    /// Frame `j` of a clip's first `crossfade` frames, blended over the previous tail.
+    Head(u64),
+}
+
+enum Out {
+    Frame { k: u64, role: Role, frame: Video },
+    Done,
+}
+
+/// A stage ended because a neighbour did; the neighbour's error is the one to report.
+fn stopped() -> RenderError {
+    RenderError::Ffmpeg("pipeline stage stopped".into())
+}
+
+fn is_stopped(e: &RenderError) -> bool {
+    matches!(e, RenderError::Ffmpeg(m) if m == "pipeline stage stopped")
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    plan: &Plan,
+    placements: &[Placement],
+    spans: &[Span],
+    opts: &RenderOptions,
+    container: Container,
+    temp: &Path,
+    cancel: &AtomicBool,
+    on_progress: &(dyn Fn(u64) + Sync),
+) -> Result<u64, RenderError> {
+    let expected = placements.last().map_or(0, |p| p.start_frame + p.frames);
+    debug_assert_eq!(spans.iter().map(|s| s.frames).sum::<u64>(), expected);
+    let blends = spans
+        .iter()
+        .filter(|s| matches!(s.source, SpanSource::Blend { .. }))
+        .count();
+    tracing::debug!(
+        "{} spans, {blends} of them cross-fades, {expected} frames",
+        spans.len()
+    );
+
+    let (pool, pool_return) = FramePool::new(Pixel::YUV420P, opts.size.0, opts.size.1);
+    let (decoded_tx, decoded_rx) = sync_channel::<Decoded>(8);
+    let (shell_tx, shell_rx) = channel::<Video>();
+    let (composed_tx, composed_rx) = sync_channel::<Out>(4);
+    let (encode_tx, encode_rx) = sync_channel::<Out>(4);
+    let mut sink = VideoSink::open(
+        temp,
+        container,
+        opts.codec,
+        opts.size,
+        plan.fps_rational,
+        &opts.encoder,
+    )?;
+    let mut sheet = match opts.thumbnails_every {
+        Some(every) => Some(ContactSheet::new(opts.size, every.max(1), expected)?),
+        None => None,
+    };
+
+    let (results, written) = std::thread::scope(|scope| {
+        let decode = scope.spawn(|| decode_stage(plan, placements, decoded_tx, shell_rx, cancel));
+        let retime = {
+            let pool_return = pool_return.clone();
+            scope.spawn(move || {
+                retime_stage(
+                    plan,
+                    placements,
+                    opts,
+                    pool,
+                    decoded_rx,
+                    shell_tx,
+                    composed_tx,
+                    pool_return,
+                )
+            })
+        };
+        let fade = {
+            let pool_return = pool_return.clone();
+            let crossfade = plan.crossfade_frames;
+            scope.spawn(move || crossfade_stage(crossfade, composed_rx, encode_tx, pool_return))
+        };
+        let encoded = encode_stage(
+            &mut sink,
+            sheet.as_mut(),
+            encode_rx,
+            pool_return,
+            cancel,
+            on_progress,
+        );
+        let joined = |h: std::thread::ScopedJoinHandle<'_, Result<(), RenderError>>| {
+            h.join()
+                .unwrap_or_else(|_| Err(RenderError::Ffmpeg("a pipeline stage panicked".into())))
+        };
+        let results = [
+            joined(decode),
+            joined(retime),
+            joined(fade),
+            encoded.as_ref().map(|_| ()).map_err(clone_error),
+        ];
+        (results, encoded.unwrap_or(0))
+    });
+    if cancel.load(Ordering::Relaxed) {
+        return Err(RenderError::Cancelled);
+    }
+    let errors: Vec<RenderError> = results.into_iter().filter_map(Result::err).collect();
+    if let Some(first) = errors.iter().position(|e| !is_stopped(e)) {
+        return Err(errors.into_iter().nth(first).unwrap_or_else(stopped));
+    }
+    if !errors.is_empty() {
+        return Err(stopped());
+    }
+    if written != expected {
+        return Err(RenderError::Ffmpeg(format!(
+            "wrote {written} frames, the plan has {expected}"
+        )));
+    }
+    sink.finish()?;
+    if let (Some(sheet), Some(_)) = (sheet, opts.thumbnails_every) {
+        sheet.write(&super::thumbs::sheet_path(&opts.output))?;
+    }
+    Ok(written)
+}
+
+fn clone_error(e: &RenderError) -> RenderError {
+    match e {
+        RenderError::Usage(m) => RenderError::Usage(m.clone()),
+        RenderError::Clip {
+            clip,
+            entry,
+            frame,
+            reason,
+        } => RenderError::Clip {
+            clip: clip.clone(),
+            entry: *entry,
+            frame: *frame,
+            reason: reason.clone(),
+        },
+        RenderError::Io { path, source } => RenderError::Io {
+            path: path.clone(),
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        RenderError::Cancelled => RenderError::Cancelled,
+        RenderError::Ffmpeg(m) => RenderError::Ffmpeg(m.clone()),
+    }
+}
+
+fn decode_stage(
+    plan: &Plan,
+    placements: &[Placement],
+    out: SyncSender<Decoded>,
+    shells: Receiver<Video>,
+    cancel: &AtomicBool,
+) -> Result<(), RenderError> {
+    for (entry, &clip) in plan.sequence.iter().enumerate() {
+        let path = clip_path(plan, clip);
+        let clip_error = |reason: String| RenderError::Clip {
+            clip: path.display().to_string(),
+            entry,
+            frame: placements[entry].start_frame,
+            reason,
+        };
+        let mut reader =
+            ClipReader::open(&path, plan.clips[clip].fps_rational).map_err(clip_error)?;
+        loop {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(RenderError::Cancelled);
+            }
+            let mut frame = shells.try_recv().unwrap_or_else(|_| Video::empty());
+            match reader.next_frame(&mut frame).map_err(clip_error)? {
+                Some(index) => out
+                    .send(Decoded::Frame {
+                        entry,
+                        index,
+                        frame,
+                    })
+                    .map_err(|_| stopped())?,
+                None => break,
+            }
+        }
+        out.send(Decoded::EndOfEntry { entry })
+            .map_err(|_| stopped())?;
+    }
+    out.send(Decoded::Done).map_err(|_| stopped())
+}
+
+/// Per-entry state of the re-timing stage.
+struct EntryState {
+    entry: usize,
+    retimer: Retimer,
+    end: u64,
+    next_k: u64,
+    held: Option<Video>,
+    held_index: u64,
+    scaler: Option<FitScaler>,
+    scaler_for: Option<((u32, u32), Pixel)>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn retime_stage(
+    plan: &Plan,
+    placements: &[Placement],
+    opts: &RenderOptions,
+    mut pool: FramePool,
+    input: Receiver<Decoded>,
+    shells: Sender<Video>,
+    out: SyncSender<Out>,
+    pool_return: PoolReturn,
+) -> Result<(), RenderError> {
+    let crossfade = plan.crossfade_frames;
+    let last_entry = plan.sequence.len() - 1;
+    let mut timeline = Timeline::new(plan.fps_rational, crossfade);
+    let mut state: Option<EntryState> = None;
+    let role_of = |entry: usize, k: u64| {
+        let p = placements[entry];
+        if entry > 0 && k < p.start_frame + crossfade {
+            Role::Head(k - p.start_frame)
+        } else if entry < last_entry && k >= p.start_frame + p.frames - crossfade {
+            Role::Tail
+        } else {
+            Role::Solo
+        }
+    };
+    let clip_error = |entry: usize, frame: u64, reason: String| RenderError::Clip {
+        clip: clip_path(plan, plan.sequence[entry]).display().to_string(),
+        entry,
+        frame,
+        reason,
+    };
+    // Sends the held frame for `count` consecutive output frames: copies for all but
+    // the last, which moves the held frame itself.
+    let emit = |s: &mut EntryState, count: u64, pool: &mut FramePool| -> Result<(), RenderError> {
+        for i in 0..count {
+            let frame = if i + 1 == count {
+                s.held.take()
+            } else {
+                let mut copy = pool
+                    .take()
+                    .map_err(|e| RenderError::ffmpeg("frame pool", e))?;
+                if let Some(held) = s.held.as_ref() {
+                    copy_picture(&mut copy, held)
+                        .map_err(|e| RenderError::ffmpeg("frame copy", e))?;
+                }
+                Some(copy)
+            };
+            let frame =
+                frame.ok_or_else(|| clip_error(s.entry, s.next_k, "no frame to show".into()))?;
+            out.send(Out::Frame {
+                k: s.next_k,
+                role: role_of(s.entry, s.next_k),
+                frame,
+            })
+            .map_err(|_| stopped())?;
+            s.next_k += 1;
+        }
+        Ok(())
+    };
+    loop {
+        match input.recv().map_err(|_| stopped())? {
+            Decoded::Frame {
+                entry,
+                index,
+                frame,
+            } => {
+                if state.as_ref().map(|s| s.entry) != Some(entry) {
+                    let clip = &plan.clips[plan.sequence[entry]];
+                    let (_, retimer) = timeline.push_with_retimer(clip.frames, clip.fps_rational);
+                    let p = placements[entry];
+                    state = Some(EntryState {
+                        entry,
+                        retimer,
+                        end: p.start_frame + p.frames,
+                        next_k: p.start_frame,
+                        held: None,
+                        held_index: 0,
+                        scaler: None,
+                        scaler_for: None,
+                    });
+                }
+                let Some(s) = state.as_mut() else { continue };
+                let mut pending = 0;
+                while s.next_k + pending < s.end
+                    && s.retimer.source_frame(s.next_k + pending) < index
+                {
+                    pending += 1;
+                }
+                if s.held.is_some() {
+                    emit(s, pending, &mut pool)?;
+                }
+                let shown = s.next_k < s.end && s.retimer.source_frame(s.next_k) <= index;
+                if !shown {
+                    let _ = shells.send(frame);
+                    continue;
+                }
+                let key = ((frame.width(), frame.height()), frame.format());
+                if s.scaler_for != Some(key) {
+                    s.scaler = FitScaler::new(key.0, key.1, opts.size, opts.fit)
+                        .map_err(|r| clip_error(entry, s.next_k, r))?;
+                    s.scaler_for = Some(key);
+                }
+                let converted = match s.scaler.as_mut() {
+                    Some(scaler) => {
+                        let mut target = pool
+                            .take()
+                            .map_err(|e| RenderError::ffmpeg("frame pool", e))?;
+                        scaler
+                            .run(&frame, &mut target)
+                            .map_err(|r| clip_error(entry, s.next_k, r))?;
+                        let _ = shells.send(frame);
+                        target
+                    }
+                    None => frame,
+                };
+                if let Some(old) = s.held.replace(converted) {
+                    pool_return.give(old);
+                }
+                s.held_index = index;
+            }
+            Decoded::EndOfEntry { entry } => {
+                let Some(mut s) = state.take().filter(|s| s.entry == entry) else {
+                    return Err(clip_error(
+                        entry,
+                        placements[entry].start_frame,
+                        "no frame could be decoded".into(),
+                    ));
+                };
+                let remaining = s.end - s.next_k;
+                if remaining > 0 {
+                    let wanted = s.retimer.source_frame(s.end - 1);
+                    if s.held.is_none() || wanted > s.held_index + MAX_MISSING_FRAMES {
+                        return Err(clip_error(
+                            entry,
+                            s.next_k,
+                            format!(
+                                "the clip ends after source frame {}, the plan needs frame {wanted} (changed since the scan?)",
+                                s.held_index
+                            ),
+                        ));
+                    }
+                    emit(&mut s, remaining, &mut pool)?;
+                }
+                if let Some(old) = s.held.take() {
+                    pool_return.give(old);
+                }
+            }
+            Decoded::Done => {
+                tracing::debug!("frame pool: {} frames allocated", pool.allocated());
+                return out.send(Out::Done).map_err(|_| stopped());
+            }
+        }
+    }
+}
+
+fn crossfade_stage(
+    crossfade: u64,
+    input: Receiver<Out>,
+    out: SyncSender<Out>,
+    pool_return: PoolReturn,
+) -> Result<(), RenderError> {
+    let mut outgoing: VecDeque<(u64, Video)> = VecDeque::with_capacity(crossfade as usize);
+    loop {
+        match input.recv().map_err(|_| stopped())? {
+            Out::Frame {
+                k,
+                role: Role::Tail,
+                frame,
+            } => outgoing.push_back((k, frame)),
+            Out::Frame {
+                k,
+                role: Role::Head(j),
+                mut frame,
+            } => {
+                let (tail_k, tail) = outgoing.pop_front().ok_or_else(|| {
+                    RenderError::Ffmpeg(format!("cross-fade at frame {k} has no outgoing frame"))
+                })?;
+                if tail_k != k {
+                    return Err(RenderError::Ffmpeg(format!(
+                        "cross-fade misaligned: {tail_k} vs {k}"
+                    )));
+                }
+                make_writable(&mut frame).map_err(|e| RenderError::ffmpeg("cross-fade", e))?;
+                blend_into(&mut frame, &tail, incoming_weight(j, crossfade));
+                pool_return.give(tail);
+                out.send(Out::Frame {
+                    k,
+                    role: Role::Solo,
+                    frame,
+                })
+                .map_err(|_| stopped())?;
+            }
+            Out::Frame {
+                k,
+                role: Role::Solo,
+                frame,
+            } => out
+                .send(Out::Frame {
+                    k,
+                    role: Role::Solo,
+                    frame,
+                })
+                .map_err(|_| stopped())?,
+            Out::Done => return out.send(Out::Done).map_err(|_| stopped()),
+        }
+    }
+}
+
+fn encode_stage(
+    sink: &mut VideoSink,
+    mut sheet: Option<&mut ContactSheet>,
+    input: Receiver<Out>,
+    pool_return: PoolReturn,
+    cancel: &AtomicBool,
+    on_progress: &(dyn Fn(u64) + Sync),
+) -> Result<u64, RenderError> {
+    let mut written = 0u64;
+    loop {
+        match input.recv().map_err(|_| stopped())? {
+            Out::Frame { k, mut frame, .. } => {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(RenderError::Cancelled);
+                }
+                if k != written {
+                    return Err(RenderError::Ffmpeg(format!(
+                        "frame {k} arrived where {written} was expected"
+                    )));
+                }
+                if let Some(sheet) = sheet.as_deref_mut() {
+                    sheet.offer(k, &frame)?;
+                }
+                sink.write(&mut frame, k)?;
+                pool_return.give(frame);
+                written += 1;
+                on_progress(written);
+            }
+            Out::Done => return Ok(written),
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Before any frame is encoded, every clip the plan uses is opened and its first
+//! frame decoded, so a missing or damaged clip fails fast with its name — or, with
+//! `--skip-bad`, is replaced by another clip and recorded.
+
+use super::decode::ClipReader;
+use super::{clip_path, Substitution};
+use crate::error::RenderError;
+use ffmpeg_next::frame::Video;
+use loopy_core::Plan;
+use std::collections::BTreeMap;
+
+pub struct Checked {
+    pub plan: Plan,
+    pub substitutions: Vec<Substitution>,
+}
+
+/// Opens a clip and decodes one frame; the reason when that fails.
+fn problem_with(plan: &Plan, clip: usize) -> Option<String> {
+    let path = clip_path(plan, clip);
+    if !path.exists() {
+        return Some("missing (moved or deleted since the scan?)".into());
+    }
+    let mut reader = match ClipReader::open(&path, plan.clips[clip].fps_rational) {
+        Ok(r) => r,
+        Err(reason) => return Some(reason),
+    };
+    let mut frame = Video::empty();
+    match reader.next_frame(&mut frame) {
+        Ok(Some(_)) => None,
+        Ok(None) => Some("no frame could be decoded".into()),
+        Err(reason) => Some(reason),
+    }
+}
+
+pub fn check(plan: &Plan, skip_bad: bool) -> Result<Checked, RenderError> {
+    let mut verdicts: BTreeMap<usize, Option<String>> = BTreeMap::new();
+    for &clip in &plan.sequence {
+        verdicts
+            .entry(clip)
+            .or_insert_with(|| problem_with(plan, clip));
+    }
+    let bad_entry = plan.sequence.iter().position(|c| verdicts[c].is_some());
+    let Some(first_bad) = bad_entry else {
+        return Ok(Checked {
+            plan: plan.clone(),
+            substitutions: Vec::new(),
+        });
+    };
+    if !skip_bad {
+        let clip = plan.sequence[first_bad];
+        return Err(RenderError::Clip {
+            clip: clip_path(plan, clip).display().to_string(),
+            entry: first_bad,
+            frame: plan.placements()[first_bad].start_frame,
+            reason: format!(
+                "{} (pass --skip-bad to replace broken clips)",
+                verdicts[&clip].clone().unwrap_or_default()
+            ),
+        });
+    }
+    let mut fixed = plan.clone();
+    let mut substitutions = Vec::new();
+    for entry in 0..fixed.sequence.len() {
+        let clip = fixed.sequence[entry];
+        let Some(reason) = verdicts.get(&clip).cloned().flatten() else {
+            continue;
+        };
+        let prev = entry.checked_sub(1).map(|e| fixed.sequence[e]);
+        let next = fixed.sequence.get(entry + 1).copied();
+        // Candidates in a fixed order; the choice depends only on the seed and entry.
+        let mut candidates = Vec::new();
+        for c in 0..fixed.clips.len() {
+            if Some(c) == prev || Some(c) == next {
+                continue;
+            }
+            if verdicts
+                .entry(c)
+                .or_insert_with(|| problem_with(plan, c))
+                .is_none()
+            {
+                candidates.push(c);
+            }
+        }
+        if candidates.is_empty() {
+            return Err(RenderError::Clip {
+                clip: clip_path(plan, clip).display().to_string(),
+                entry,
+                frame: fixed.placements()[entry].start_frame,
+                reason: format!("{reason}; no other usable clip can replace it"),
+            });
+        }
+        let pick = candidates[(fixed.seed.wrapping_add(entry as u64 * 0x9E37_79B9)
+            % candidates.len() as u64) as usize];
+        fixed.sequence[entry] = pick;
+        substitutions.push(Substitution {
+            entry,
+            planned: plan.clips[clip].path.clone(),
+            used: plan.clips[pick].path.clone(),
+            reason,
+        });
+    }
+    // Lengths changed: the last entry's trim and the statistics follow the new sequence.
+    if fixed.trim_end_frames > 0 {
+        let natural: u64 = {
+            let mut p = fixed.clone();
+            p.trim_end_frames = 0;
+            p.placements()
+                .last()
+                .map_or(0, |l| l.start_frame + l.frames)
+        };
+        let target = plan.stats.total_frames;
+        fixed.trim_end_frames = natural.saturating_sub(target);
+    }
+    fixed.stats = fixed.recompute_stats();
+    Ok(Checked {
+        plan: fixed,
+        substitutions,
+    })
+}

@@ -1,0 +1,144 @@
+//! Converts decoded frames to the output's size and YUV 4:2:0 with swscale,
+//! honouring `--fit`: a crop is a pointer offset into the source, a letterbox a
+//! pointer offset into the destination over black, so neither costs an extra copy.
+
+use ff::format::Pixel;
+use ff::frame::Video;
+use ffmpeg_next as ff;
+use loopy_core::fit::{fit_rects, Fit, Rect};
+use std::ptr;
+
+pub struct FitScaler {
+    context: *mut ff::ffi::SwsContext,
+    src: Rect,
+    dst: Rect,
+    src_format: Pixel,
+    src_steps: [i32; 4],
+    src_shift: (u8, u8),
+    fill: bool,
+}
+
+// SAFETY: the SwsContext is used by one thread at a time (the scaler moves with its stage).
+unsafe impl Send for FitScaler {}
+
+impl FitScaler {
+    /// `None` when no conversion is needed (same size, already yuv420p).
+    pub fn new(
+        src_size: (u32, u32),
+        src_format: Pixel,
+        dst_size: (u32, u32),
+        fit: Fit,
+    ) -> Result<Option<Self>, String> {
+        if src_size == dst_size && src_format == Pixel::YUV420P {
+            return Ok(None);
+        }
+        let (src, dst) = fit_rects(src_size, dst_size, fit);
+        let descriptor = src_format
+            .descriptor()
+            .ok_or_else(|| format!("unknown pixel format {src_format:?}"))?;
+        let mut steps = [0i32; 4];
+        // SAFETY: the descriptor pointer is valid for the program's lifetime.
+        unsafe {
+            ff::ffi::av_image_fill_max_pixsteps(
+                steps.as_mut_ptr(),
+                ptr::null_mut(),
+                descriptor.as_ptr(),
+            );
+        }
+        // SAFETY: plain constructor; a null result is handled below.
+        let context = unsafe {
+            ff::ffi::sws_getContext(
+                src.w as i32,
+                src.h as i32,
+                src_format.into(),
+                dst.w as i32,
+                dst.h as i32,
+                Pixel::YUV420P.into(),
+                ff::ffi::SWS_BICUBIC,
+                ptr::null_mut(),
+                ptr::null_mut(),
+                ptr::null(),
+            )
+        };
+        if context.is_null() {
+            return Err(format!(
+                "cannot convert {src_format:?} {}x{} to yuv420p",
+                src_size.0, src_size.1
+            ));
+        }
+        Ok(Some(FitScaler {
+            context,
+            src,
+            dst,
+            src_format,
+            src_steps: steps,
+            src_shift: (descriptor.log2_chroma_w(), descriptor.log2_chroma_h()),
+            fill: dst != Rect::full(dst_size.0, dst_size.1),
+        }))
+    }
+
+    /// Scales `src` into `dst` (a writable yuv420p frame of the output size).
+    pub fn run(&mut self, src: &Video, dst: &mut Video) -> Result<(), String> {
+        if src.format() != self.src_format {
+            return Err("the clip changed pixel format mid-stream".into());
+        }
+        if self.fill {
+            fill_black(dst);
+        }
+        // SAFETY: plane pointers are offset inside their planes: the rectangles lie
+        // within the frames (fit_rects keeps them inside and even-aligned).
+        unsafe {
+            let s = src.as_ptr();
+            let d = dst.as_mut_ptr();
+            let mut src_planes = [ptr::null::<u8>(); 4];
+            let mut dst_planes = [ptr::null_mut::<u8>(); 4];
+            for p in 0..4 {
+                let data = (*s).data[p];
+                if !data.is_null() {
+                    let (sx, sy) = if p == 1 || p == 2 {
+                        self.src_shift
+                    } else {
+                        (0, 0)
+                    };
+                    let offset = (self.src.y >> sy) as isize * (*s).linesize[p] as isize
+                        + (self.src.x >> sx) as isize * self.src_steps[p] as isize;
+                    src_planes[p] = data.offset(offset);
+                }
+                let ddata = (*d).data[p];
+                if !ddata.is_null() && p < 3 {
+                    let shift = if p == 0 { 0 } else { 1 };
+                    let offset = (self.dst.y >> shift) as isize * (*d).linesize[p] as isize
+                        + (self.dst.x >> shift) as isize;
+                    dst_planes[p] = ddata.offset(offset);
+                }
+            }
+            let ret = ff::ffi::sws_scale(
+                self.context,
+                src_planes.as_ptr(),
+                (*s).linesize.as_ptr(),
+                0,
+                self.src.h as i32,
+                dst_planes.as_ptr(),
+                (*d).linesize.as_ptr(),
+            );
+            if ret <= 0 {
+                return Err("swscale failed".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for FitScaler {
+    fn drop(&mut self) {
+        // SAFETY: created by sws_getContext and freed once.
+        unsafe { ff::ffi::sws_freeContext(self.context) }
+    }
+}
+
+/// Video black in limited-range YUV: Y 16, U and V 128.
+pub fn fill_black(frame: &mut Video) {
+    for (plane, value) in [(0usize, 16u8), (1, 128), (2, 128)] {
+        frame.data_mut(plane).fill(value);
+    }
+}

@@ -1,0 +1,124 @@
+//! `--thumbnails`: a contact sheet of one output frame every N frames, tiled into
+//! one PNG beside the output (`OUT.thumbs.png`). Tiles are scaled as frames pass
+//! the encoder, so nothing but the sheet itself is kept.
+
+use crate::error::RenderError;
+use ff::format::Pixel;
+use ff::frame::Video;
+use ff::software::scaling::{Context as Scaler, Flags};
+use ffmpeg_next as ff;
+use std::path::{Path, PathBuf};
+
+const TILE_WIDTH: u32 = 192;
+const COLUMNS: u32 = 6;
+/// More tiles than this make an unreadable sheet; later samples are left out.
+pub const MAX_TILES: u64 = 120;
+
+pub fn sheet_path(output: &Path) -> PathBuf {
+    let mut name = output.as_os_str().to_owned();
+    name.push(".thumbs.png");
+    PathBuf::from(name)
+}
+
+pub struct ContactSheet {
+    every: u64,
+    tiles: u64,
+    tile: (u32, u32),
+    sheet: Video,
+    scaled: Video,
+    scaler: Scaler,
+}
+
+impl ContactSheet {
+    pub fn new(frame_size: (u32, u32), every: u64, total_frames: u64) -> Result<Self, RenderError> {
+        let tiles = total_frames.div_ceil(every).clamp(1, MAX_TILES);
+        let th =
+            ((TILE_WIDTH as u64 * frame_size.1 as u64 / frame_size.0 as u64) as u32 & !1).max(2);
+        let columns = COLUMNS.min(tiles as u32);
+        let rows = (tiles as u32).div_ceil(columns);
+        let mut sheet = Video::new(Pixel::YUV420P, columns * TILE_WIDTH, rows * th);
+        super::scale::fill_black(&mut sheet);
+        let scaler = Scaler::get(
+            Pixel::YUV420P,
+            frame_size.0,
+            frame_size.1,
+            Pixel::YUV420P,
+            TILE_WIDTH,
+            th,
+            Flags::AREA,
+        )
+        .map_err(|e| RenderError::ffmpeg("thumbnail scaler", e))?;
+        Ok(ContactSheet {
+            every,
+            tiles,
+            tile: (TILE_WIDTH, th),
+            sheet,
+            scaled: Video::new(Pixel::YUV420P, TILE_WIDTH, th),
+            scaler,
+        })
+    }
+
+    /// Takes output frame `k` into the sheet when it is due.
+    pub fn offer(&mut self, k: u64, frame: &Video) -> Result<(), RenderError> {
+        if !k.is_multiple_of(self.every) || k / self.every >= self.tiles {
+            return Ok(());
+        }
+        self.scaler
+            .run(frame, &mut self.scaled)
+            .map_err(|e| RenderError::ffmpeg("thumbnail", e))?;
+        let n = (k / self.every) as u32;
+        let (x, y) = ((n % COLUMNS) * self.tile.0, (n / COLUMNS) * self.tile.1);
+        for plane in 0..3 {
+            let shift = if plane == 0 { 0 } else { 1 };
+            let (w, h) = (
+                (self.tile.0 >> shift) as usize,
+                (self.tile.1 >> shift) as usize,
+            );
+            let (src_stride, dst_stride) = (self.scaled.stride(plane), self.sheet.stride(plane));
+            let (ox, oy) = ((x >> shift) as usize, (y >> shift) as usize);
+            for row in 0..h {
+                let src = &self.scaled.data(plane)[row * src_stride..row * src_stride + w];
+                let start = (oy + row) * dst_stride + ox;
+                self.sheet.data_mut(plane)[start..start + w].copy_from_slice(src);
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes the sheet as PNG, written beside the output via a temporary file.
+    pub fn write(self, path: &Path) -> Result<(), RenderError> {
+        let fail = |e| RenderError::ffmpeg("contact sheet", e);
+        let (w, h) = (self.sheet.width(), self.sheet.height());
+        let mut rgb = Video::new(Pixel::RGB24, w, h);
+        Scaler::get(Pixel::YUV420P, w, h, Pixel::RGB24, w, h, Flags::BICUBIC)
+            .and_then(|mut s| s.run(&self.sheet, &mut rgb))
+            .map_err(fail)?;
+        let codec = ff::encoder::find(ff::codec::Id::PNG)
+            .ok_or_else(|| RenderError::Ffmpeg("no PNG encoder".into()))?;
+        let mut enc = ff::codec::Context::new_with_codec(codec)
+            .encoder()
+            .video()
+            .map_err(fail)?;
+        enc.set_width(w);
+        enc.set_height(h);
+        enc.set_format(Pixel::RGB24);
+        enc.set_time_base(ff::Rational::new(1, 1));
+        let mut enc = enc.open().map_err(fail)?;
+        rgb.set_pts(Some(0));
+        enc.send_frame(&rgb).map_err(fail)?;
+        enc.send_eof().map_err(fail)?;
+        let mut packet = ff::Packet::empty();
+        enc.receive_packet(&mut packet).map_err(fail)?;
+        let bytes = packet.data().unwrap_or_default();
+        let tmp = path.with_extension("png.tmp");
+        std::fs::write(&tmp, bytes)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|source| {
+                let _ = std::fs::remove_file(&tmp);
+                RenderError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })
+    }
+}
