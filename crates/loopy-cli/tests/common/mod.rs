@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod frames;
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,644 @@
+//! `loopy render` end to end: real encodes of tiny pattern clips, read back with the
+//! ffmpeg CLI and checked frame by frame against the plan the render recorded.
+
+mod common;
+
+use common::frames::{marker_index, pattern_clip, probe, read_frames, FrameStats};
+use common::*;
+use loopy_core::timeline::Timeline;
+use loopy_core::{Plan, Rational};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// Clip colours (Y, U, V): far apart so every frame names its clip.
+const COLOURS: [(u8, u8, u8); 3] = [(60, 90, 200), (120, 200, 60), (180, 128, 128)];
+
+/// Three 30 fps pattern clips of 1 s at 64x36, lossless.
+fn pattern_folder() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        fixture_dir("render-pattern", |dir| {
+            for (i, colour) in COLOURS.iter().enumerate() {
+                pattern_clip(&dir.join(format!("c{i}.mp4")), "64x36", "30", "1", *colour);
+            }
+        })
+    })
+}
+
+fn render(args: &[&str]) -> std::process::Output {
+    let mut all = vec!["render"];
+    all.extend_from_slice(args);
+    loopy(&all)
+}
+
+fn sidecar(out: &Path) -> (Plan, Vec<serde_json::Value>) {
+    let text = std::fs::read_to_string(format!("{}.plan.json", out.display())).expect("sidecar");
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    (
+        Plan::from_json(&text).expect("sidecar is a plan"),
+        value["timeline"].as_array().unwrap().clone(),
+    )
+}
+
+fn clip_of(stats: &FrameStats) -> usize {
+    let d = |&(y, u, v): &(u8, u8, u8)| {
+        (stats.top_y - y as f64).abs()
+            + (stats.top_u - u as f64).abs()
+            + (stats.top_v - v as f64).abs()
+    };
+    (0..COLOURS.len())
+        .min_by(|&a, &b| d(&COLOURS[a]).total_cmp(&d(&COLOURS[b])))
+        .unwrap()
+}
+
+/// For each output frame: which clip and which source frame the plan says it shows.
+fn expected_sources(plan: &Plan) -> Vec<(usize, u64)> {
+    let mut timeline = Timeline::new(plan.fps_rational, plan.crossfade_frames);
+    let placements = plan.placements();
+    let mut out = Vec::new();
+    for (entry, &clip) in plan.sequence.iter().enumerate() {
+        let (_, retimer) =
+            timeline.push_with_retimer(plan.clips[clip].frames, plan.clips[clip].fps_rational);
+        let p = placements[entry];
+        for k in p.start_frame..p.start_frame + p.frames {
+            if k as usize >= out.len() {
+                out.push((clip, retimer.source_frame(k)));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_frame_shows_the_planned_clip_and_source_frame() {
+    let dir = shared_tempdir();
+    let out = dir.path().join("out.mkv");
+    let run = render(&[
+        pattern_folder().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-d",
+        "7s",
+        "--seed",
+        "3",
+        "--crf",
+        "0",
+        "--copy",
+        "never",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let (plan, timeline) = sidecar(&out);
+    let frames = read_frames(&out, 64, 36);
+    assert_eq!(frames.len() as u64, plan.stats.total_frames);
+    assert_eq!(timeline.len(), plan.sequence.len());
+    for (entry, t) in timeline.iter().enumerate() {
+        assert_eq!(t["clip"].as_u64().unwrap() as usize, plan.sequence[entry]);
+        let start = t["start_frame"].as_u64().unwrap();
+        for k in start..start + t["frames"].as_u64().unwrap() {
+            let f = &frames[k as usize];
+            assert_eq!(clip_of(f), plan.sequence[entry], "frame {k}");
+            // Same rate, no cross-fade: output frame k shows source frame k − start.
+            assert_eq!(
+                marker_index(f.bottom_y),
+                (k - start) as i64,
+                "frame {k}: {f:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn crossfade_blends_only_the_overlap() {
+    let dir = shared_tempdir();
+    let out = dir.path().join("fade.mp4");
+    let run = render(&[
+        pattern_folder().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-d",
+        "5s",
+        "--seed",
+        "9",
+        "--crossfade",
+        "5f",
+        "--crf",
+        "0",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let (plan, timeline) = sidecar(&out);
+    assert_eq!(plan.crossfade_frames, 5);
+    let frames = read_frames(&out, 64, 36);
+    assert_eq!(frames.len() as u64, plan.stats.total_frames);
+    let expected = expected_sources(&plan);
+    let mut checked_midpoints = 0;
+    for (entry, t) in timeline.iter().enumerate() {
+        let start = t["start_frame"].as_u64().unwrap();
+        let len = t["frames"].as_u64().unwrap();
+        let head = if entry > 0 { 5 } else { 0 };
+        let tail = if entry + 1 < timeline.len() { 5 } else { 0 };
+        // Outside the overlaps: the clip itself, untouched.
+        for k in start + head..start + len - tail {
+            let f = &frames[k as usize];
+            assert_eq!(clip_of(f), plan.sequence[entry], "frame {k}");
+            assert_eq!(
+                marker_index(f.bottom_y),
+                expected[k as usize].1 as i64,
+                "frame {k}"
+            );
+        }
+        if head > 0 {
+            // The middle frame of a 5-frame fade is half outgoing, half incoming.
+            let k = (start + 2) as usize;
+            let (a, b) = (
+                COLOURS[plan.sequence[entry - 1]],
+                COLOURS[plan.sequence[entry]],
+            );
+            let mid = |x: u8, y: u8| (x as f64 + y as f64) / 2.0;
+            let f = &frames[k];
+            assert!(
+                (f.top_y - mid(a.0, b.0)).abs() <= 2.0,
+                "frame {k}: {f:?} vs {a:?}/{b:?}"
+            );
+            assert!((f.top_u - mid(a.1, b.1)).abs() <= 2.0, "frame {k}: {f:?}");
+            assert!((f.top_v - mid(a.2, b.2)).abs() <= 2.0, "frame {k}: {f:?}");
+            checked_midpoints += 1;
+        }
+    }
+    assert!(
+        checked_midpoints >= 3,
+        "the plan should have several transitions"
+    );
+}
+
+#[test]
+fn mixed_rates_are_retimed_by_timestamp() {
+    let dir = fixture_dir("render-rates", |dir| {
+        pattern_clip(&dir.join("r24.mp4"), "64x36", "24", "1", COLOURS[0]);
+        pattern_clip(&dir.join("r25.mp4"), "64x36", "25", "1", COLOURS[1]);
+        pattern_clip(&dir.join("r60.mp4"), "64x36", "60", "0.8", COLOURS[2]);
+    });
+    let tmp = shared_tempdir();
+    for (fps, name) in [("30", "a.mkv"), ("30000/1001", "b.mkv")] {
+        let out = tmp.path().join(name);
+        let run = render(&[
+            dir.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "-d",
+            "8s",
+            "--seed",
+            "5",
+            "--fps",
+            fps,
+            "--crf",
+            "0",
+        ]);
+        assert!(run.status.success(), "{}", stderr(&run));
+        let (plan, _) = sidecar(&out);
+        assert_eq!(plan.fps_rational, fps.parse::<Rational>().unwrap());
+        let frames = read_frames(&out, 64, 36);
+        assert_eq!(frames.len() as u64, plan.stats.total_frames);
+        for (k, (clip, source)) in expected_sources(&plan).into_iter().enumerate() {
+            assert_eq!(clip_of(&frames[k]), clip, "{fps}: frame {k}");
+            assert_eq!(
+                marker_index(frames[k].bottom_y),
+                source as i64,
+                "{fps}: frame {k}"
+            );
+        }
+        let probed = probe(&out);
+        assert_eq!(
+            probed["streams"][0]["avg_frame_rate"],
+            fps.to_string() + if fps.contains('/') { "" } else { "/1" }
+        );
+    }
+}
+
+#[test]
+fn letterbox_crop_and_stretch() {
+    let tmp = shared_tempdir();
+    let mut bars = Vec::new();
+    for fit in ["letterbox", "crop", "stretch"] {
+        let out = tmp.path().join(format!("{fit}.mkv"));
+        let run = render(&[
+            pattern_folder().to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "-d",
+            "1s",
+            "--seed",
+            "1",
+            "--size",
+            "48x48",
+            "--fit",
+            fit,
+            "--crf",
+            "0",
+        ]);
+        assert!(run.status.success(), "{fit}: {}", stderr(&run));
+        assert_eq!(probe(&out)["streams"][0]["width"], 48);
+        // The top 4 luma rows: video black (16) only when letterboxed (16:9 into a square).
+        let raw = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(&out)
+            .args([
+                "-frames:v",
+                "1",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "yuv420p",
+                "-",
+            ])
+            .output()
+            .unwrap()
+            .stdout;
+        let top: f64 = raw[..48 * 4].iter().map(|&v| v as f64).sum::<f64>() / (48.0 * 4.0);
+        bars.push((fit, top));
+    }
+    assert!(
+        (bars[0].1 - 16.0).abs() < 2.0,
+        "letterbox bars are black: {bars:?}"
+    );
+    assert!(
+        bars[1].1 > 40.0 && bars[2].1 > 40.0,
+        "crop and stretch fill the frame: {bars:?}"
+    );
+
+    let odd = render(&[
+        pattern_folder().to_str().unwrap(),
+        "-o",
+        tmp.path().join("odd.mp4").to_str().unwrap(),
+        "-d",
+        "1s",
+        "--size",
+        "49x48",
+    ]);
+    assert_eq!(odd.status.code(), Some(2));
+    assert!(stderr(&odd).contains("even"), "{}", stderr(&odd));
+}
+
+#[test]
+fn every_codec_in_its_containers() {
+    let tmp = shared_tempdir();
+    let cases = [
+        ("h264", "mp4", "h264", "yuv420p"),
+        ("h265", "mkv", "hevc", "yuv420p"),
+        ("vp9", "webm", "vp9", "yuv420p"),
+        ("av1", "mkv", "av1", "yuv420p"),
+        ("prores", "mov", "prores", "yuv422p10le"),
+    ];
+    for (codec, ext, name, pix) in cases {
+        let out = tmp.path().join(format!("{codec}.{ext}"));
+        let run = render(&[
+            pattern_folder().to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "-d",
+            "2s",
+            "--seed",
+            "2",
+            "--codec",
+            codec,
+            "--size",
+            "64x64",
+            "--gop",
+            "15",
+        ]);
+        assert!(run.status.success(), "{codec}: {}", stderr(&run));
+        let (plan, _) = sidecar(&out);
+        let p = probe(&out);
+        let s = &p["streams"][0];
+        assert_eq!(s["codec_name"], name, "{codec}");
+        assert_eq!(s["pix_fmt"], pix, "{codec}");
+        assert_eq!(
+            (s["width"].as_u64(), s["height"].as_u64()),
+            (Some(64), Some(64)),
+            "{codec}"
+        );
+        assert_eq!(
+            s["nb_read_frames"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap(),
+            plan.stats.total_frames,
+            "{codec}"
+        );
+        let duration: f64 = p["format"]["duration"].as_str().unwrap().parse().unwrap();
+        assert!(
+            (duration - plan.stats.total_duration_s).abs() < 0.05,
+            "{codec}: {duration} vs {}",
+            plan.stats.total_duration_s
+        );
+    }
+    for (codec, ext) in [("prores", "webm"), ("h264", "webm"), ("prores", "mp4")] {
+        let out = tmp.path().join(format!("bad-{codec}.{ext}"));
+        let run = render(&[
+            pattern_folder().to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "-d",
+            "1s",
+            "--codec",
+            codec,
+        ]);
+        assert_eq!(run.status.code(), Some(2), "{codec} in {ext}");
+        assert!(stderr(&run).contains("cannot go in"), "{}", stderr(&run));
+        assert!(!out.exists());
+    }
+}
+
+/// MD5 of every video packet, in order, with its dts.
+fn packets(path: &Path) -> Vec<(String, i64)> {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_packets",
+            "-show_data_hash",
+            "md5",
+            "-show_entries",
+            "packet=dts,data_hash",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let (dts, hash) = l.split_once(',').unwrap();
+            (hash.to_string(), dts.parse().unwrap_or(i64::MIN))
+        })
+        .collect()
+}
+
+#[test]
+fn copy_path_concatenates_packets_unchanged() {
+    let tmp = shared_tempdir();
+    let out = tmp.path().join("copy.mp4");
+    let run = render(&[
+        pattern_folder().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-d",
+        "6s",
+        "--seed",
+        "4",
+        "--copy",
+        "always",
+        "--json",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert_eq!(json(&run)["copied"], true);
+    let (plan, _) = sidecar(&out);
+    let mut expected = Vec::new();
+    for &clip in &plan.sequence {
+        expected.extend(
+            packets(&pattern_folder().join(&plan.clips[clip].path))
+                .into_iter()
+                .map(|(h, _)| h),
+        );
+    }
+    let got = packets(&out);
+    assert_eq!(
+        got.iter().map(|(h, _)| h.clone()).collect::<Vec<_>>(),
+        expected,
+        "packet checksums"
+    );
+    assert!(
+        got.windows(2).all(|w| w[0].1 < w[1].1),
+        "dts strictly increasing"
+    );
+    let frames = read_frames(&out, 64, 36);
+    assert_eq!(
+        frames.len() as u64,
+        plan.stats.total_frames,
+        "decodes to the end"
+    );
+
+    let refused = render(&[
+        pattern_folder().to_str().unwrap(),
+        "-o",
+        tmp.path().join("x.mp4").to_str().unwrap(),
+        "-d",
+        "3s",
+        "--copy",
+        "always",
+        "--crossfade",
+        "3f",
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("cross-fades"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[test]
+fn existing_output_needs_force_and_failures_leave_nothing() {
+    let tmp = shared_tempdir();
+    let out = tmp.path().join("keep.mp4");
+    std::fs::write(&out, b"precious").unwrap();
+    let run = render(&[
+        pattern_folder().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-d",
+        "1s",
+    ]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(stderr(&run).contains("--force"));
+    assert_eq!(std::fs::read(&out).unwrap(), b"precious");
+
+    // A clip deleted after planning: named in the error, nothing written.
+    let folder = shared_tempdir();
+    for i in 0..3 {
+        std::fs::copy(
+            pattern_folder().join(format!("c{i}.mp4")),
+            folder.path().join(format!("c{i}.mp4")),
+        )
+        .unwrap();
+    }
+    let plan_path = folder.path().join("plan.json");
+    assert!(loopy(&[
+        "plan",
+        folder.path().to_str().unwrap(),
+        "-d",
+        "6s",
+        "--seed",
+        "1",
+        "-o",
+        plan_path.to_str().unwrap()
+    ])
+    .status
+    .success());
+    std::fs::remove_file(folder.path().join("c1.mp4")).unwrap();
+    let broken_out = tmp.path().join("broken.mp4");
+    let run = render(&[
+        "--plan",
+        plan_path.to_str().unwrap(),
+        "-o",
+        broken_out.to_str().unwrap(),
+    ]);
+    assert_eq!(run.status.code(), Some(1));
+    assert!(
+        stderr(&run).contains("c1.mp4") && stderr(&run).contains("missing"),
+        "{}",
+        stderr(&run)
+    );
+    assert!(!broken_out.exists());
+    // --skip-bad substitutes and records it.
+    let run = render(&[
+        "--plan",
+        plan_path.to_str().unwrap(),
+        "-o",
+        broken_out.to_str().unwrap(),
+        "--skip-bad",
+        "--json",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let summary = json(&run);
+    assert!(!summary["substitutions"].as_array().unwrap().is_empty());
+    let side: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{}.plan.json", broken_out.display())).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(side["substitutions"][0]["planned"], "c1.mp4");
+    assert!(side["sequence"].as_array().unwrap().iter().all(|c| c != 1));
+
+    // A corrupted clip (cut short, index lost) is named too.
+    std::fs::copy(
+        pattern_folder().join("c1.mp4"),
+        folder.path().join("c1.mp4"),
+    )
+    .unwrap();
+    let bytes = std::fs::read(folder.path().join("c0.mp4")).unwrap();
+    std::fs::write(folder.path().join("c0.mp4"), &bytes[..bytes.len() / 3]).unwrap();
+    let run = render(&[
+        "--plan",
+        plan_path.to_str().unwrap(),
+        "-o",
+        tmp.path().join("c.mp4").to_str().unwrap(),
+    ]);
+    assert_eq!(run.status.code(), Some(1));
+    assert!(stderr(&run).contains("c0.mp4"), "{}", stderr(&run));
+
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn unwritable_folder_is_reported() {
+    let tmp = shared_tempdir();
+    let locked = tmp.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o555)).unwrap();
+    let out = locked.join("out.mp4");
+    let run = loopy_unprivileged(&[
+        "render",
+        pattern_folder().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-d",
+        "1s",
+        "--no-cache",
+    ]);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("locked") && stderr(&run).contains("Permission denied"),
+        "{}",
+        stderr(&run)
+    );
+    assert!(!out.exists());
+}
+
+fn wait_for_progress(child: &mut std::process::Child, dir: &Path) {
+    // The render has started writing once its temporary file is non-empty.
+    for _ in 0..200 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the render finished too early to interrupt"
+        );
+        let started = std::fs::read_dir(dir).unwrap().flatten().any(|e| {
+            e.file_name().to_string_lossy().ends_with(".tmp")
+                && e.metadata().map(|m| m.len() > 0).unwrap_or(false)
+        });
+        if started {
+            return;
+        }
+    }
+    panic!("the render never started writing");
+}
+
+#[test]
+fn interrupted_renders_leave_the_target_alone() {
+    for (signal, earlier) in [("INT", false), ("KILL", true)] {
+        let tmp = shared_tempdir();
+        let out = tmp.path().join("long.mp4");
+        if earlier {
+            std::fs::write(&out, b"earlier render").unwrap();
+        }
+        let mut child = std::process::Command::new(loopy_bin())
+            .args([
+                "render",
+                pattern_folder().to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+                "-d",
+                "2h",
+                "--seed",
+                "1",
+                "--copy",
+                "never",
+                "--force",
+                "--preset",
+                "ultrafast",
+            ])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_progress(&mut child, tmp.path());
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let result = child.wait_with_output().unwrap();
+        if earlier {
+            assert_eq!(
+                std::fs::read(&out).unwrap(),
+                b"earlier render",
+                "SIGKILL: the earlier file is intact"
+            );
+        } else {
+            assert_eq!(
+                result.status.code(),
+                Some(130),
+                "{}",
+                String::from_utf8_lossy(&result.stderr)
+            );
+            assert!(String::from_utf8_lossy(&result.stderr).contains("interrupted"));
+            assert!(!out.exists(), "SIGINT: no file at the target");
+            let left: Vec<_> = std::fs::read_dir(tmp.path())
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name())
+                .collect();
+            assert!(
+                left.is_empty(),
+                "SIGINT: the temporary file is removed: {left:?}"
+            );
+        }
+    }
+}
