@@ -177,6 +177,9 @@ pub struct RenderArgs {
     /// Output pixel format (default: yuv420p, yuv422p10le for prores)
     #[arg(long, value_name = "FMT")]
     pub pix_fmt: Option<String>,
+    /// Add this audio track, looped or cut to the video's length (AAC in mp4/mov, Opus in mkv/webm)
+    #[arg(long, value_name = "FILE")]
+    pub audio: Option<PathBuf>,
     /// auto: copy packets when every clip already matches the output; always: fail if impossible; never
     #[arg(long, default_value = "auto")]
     pub copy: String,

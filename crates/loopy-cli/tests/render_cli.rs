@@ -642,3 +642,87 @@ fn interrupted_renders_leave_the_target_alone() {
         }
     }
 }
+
+/// Decoded audio length in seconds (mono 48 kHz s16 as counted by the ffmpeg CLI).
+fn audio_seconds(path: &Path) -> f64 {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args([
+            "-map", "0:a:0", "-ac", "1", "-ar", "48000", "-f", "s16le", "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout.len() as f64 / 2.0 / 48_000.0
+}
+
+#[test]
+fn audio_is_looped_to_the_video_length() {
+    let tmp = shared_tempdir();
+    let wav = tmp.path().join("tone.wav");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=440:d=1.5",
+        "-ac",
+        "2",
+        wav.to_str().unwrap(),
+    ]);
+    for (ext, codec) in [("mp4", "aac"), ("webm", "opus")] {
+        let out = tmp.path().join(format!("with-audio.{ext}"));
+        let mut args = vec![
+            pattern_folder().to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "-d",
+            "4s",
+            "--seed",
+            "6",
+            "--audio",
+            wav.to_str().unwrap(),
+        ];
+        if ext == "webm" {
+            args.extend_from_slice(&["--codec", "vp9"]);
+        }
+        let run = render(&args);
+        assert!(run.status.success(), "{ext}: {}", stderr(&run));
+        let (plan, _) = sidecar(&out);
+        let probed = std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "a:0",
+                "-show_entries",
+                "stream=codec_name",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&probed.stdout).trim(), codec);
+        let seconds = audio_seconds(&out);
+        assert!(
+            (seconds - plan.stats.total_duration_s).abs() < 0.03,
+            "{ext}: audio {seconds} s, video {} s",
+            plan.stats.total_duration_s
+        );
+    }
+    let missing = render(&[
+        pattern_folder().to_str().unwrap(),
+        "-o",
+        tmp.path().join("x.mp4").to_str().unwrap(),
+        "-d",
+        "1s",
+        "--audio",
+        "/nonexistent.wav",
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+}

@@ -31,22 +31,16 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     };
     let fit = args.fit.parse().map_err(usage)?;
     let sidecar = sidecar_path(&args.output);
-    check_overwrite(&args.output, args.force)?;
     check_overwrite(&sidecar, args.force)?;
     let requested_size = args.size.as_deref().map(parse_size).transpose()?;
     let bitrate = args.bitrate.as_deref().map(parse_bitrate).transpose()?;
     // Refuse impossible outputs before scanning or planning.
-    render::validate(&RenderOptions {
-        output: args.output.clone(),
-        size: requested_size.unwrap_or((2, 2)),
-        fit,
-        codec,
-        encoder: EncoderSettings::default(),
-        copy,
-        force: args.force,
-        skip_bad: args.skip_bad,
-        thumbnails_every: None,
-    })?;
+    render::check_output(&args.output, codec, args.force)?;
+    if let Some(audio) = &args.audio {
+        if !audio.is_file() {
+            return Err(usage(format!("--audio {}: no such file", audio.display())));
+        }
+    }
 
     let plan = match (&args.plan, &args.dir) {
         (Some(path), _) => {
@@ -85,6 +79,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         force: args.force,
         skip_bad: args.skip_bad,
         thumbnails_every,
+        audio: args.audio.clone(),
     };
 
     let cancel = install_interrupt_handler()?;

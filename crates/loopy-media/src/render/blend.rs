@@ -56,6 +56,16 @@ mod tests {
             b.data_mut(p).fill(100);
         }
         blend_into(&mut b, &a, 128);
-        assert!((0..3).all(|p| b.data(p).iter().all(|&v| v == 150)));
+        for p in 0..3 {
+            let (w, stride) = (b.plane_width(p) as usize, b.stride(p));
+            for row in 0..b.plane_height(p) as usize {
+                assert!(
+                    b.data(p)[row * stride..row * stride + w]
+                        .iter()
+                        .all(|&v| v == 150),
+                    "plane {p} row {row}"
+                );
+            }
+        }
     }
 }

@@ -21,6 +21,9 @@ pub fn can_copy(plan: &Plan, opts: &RenderOptions) -> Result<(), String> {
     if plan.trim_end_frames > 0 {
         return Err("--exact trims the last clip inside a group of pictures".into());
     }
+    if opts.audio.is_some() {
+        return Err("--audio is encoded alongside re-encoded video".into());
+    }
     if opts.thumbnails_every.is_some() {
         return Err("--thumbnails needs decoded frames".into());
     }

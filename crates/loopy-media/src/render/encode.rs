@@ -33,6 +33,8 @@ pub struct VideoSink {
     stream_tb: ff::Rational,
     /// Converts blended yuv420p to the encoder's format when they differ (ProRes).
     convert: Option<(ff::software::scaling::Context, Video)>,
+    audio: Option<super::audio::AudioTrack>,
+    fps: Rational,
     packet: Packet,
     pub packets: u64,
 }
@@ -83,6 +85,7 @@ impl VideoSink {
         size: (u32, u32),
         fps: Rational,
         settings: &EncoderSettings,
+        audio: Option<(&Path, u64)>,
     ) -> Result<Self, RenderError> {
         let fail = |what: &'static str| move |e: ff::Error| RenderError::ffmpeg(what, e);
         let mut output = ff::format::output_as(&path, container.muxer())
@@ -143,6 +146,16 @@ impl VideoSink {
         stream.set_time_base(encoder_tb);
         stream.set_avg_frame_rate(ff::Rational::new(fps.num() as i32, fps.den() as i32));
         let stream_index = stream.index();
+        // The audio track's length is the video's: total frames · fps.den / fps.num seconds.
+        let mut audio = match audio {
+            Some((path, frames)) => Some(super::audio::AudioTrack::open(
+                path,
+                &mut output,
+                container,
+                (frames * fps.den(), fps.num()),
+            )?),
+            None => None,
+        };
         let mut header_opts = Dictionary::new();
         if container.wants_faststart() {
             header_opts.set("movflags", "+faststart");
@@ -150,6 +163,9 @@ impl VideoSink {
         output
             .write_header_with(header_opts)
             .map_err(fail("cannot write the header"))?;
+        if let Some(track) = audio.as_mut() {
+            track.header_written(&output);
+        }
         let stream_tb = output
             .stream(stream_index)
             .map(|s| s.time_base())
@@ -176,6 +192,8 @@ impl VideoSink {
             encoder_tb,
             stream_tb,
             convert,
+            audio,
+            fps,
             packet: Packet::empty(),
             packets: 0,
         })
@@ -197,7 +215,16 @@ impl VideoSink {
         source.set_pts(Some(index as i64));
         source.set_kind(ff::picture::Type::None);
         self.encoder.send_frame(source).map_err(fail)?;
-        self.drain()
+        self.drain()?;
+        if let Some(track) = self.audio.as_mut() {
+            // Audio up to the end of this frame, so the two streams stay interleaved.
+            track.advance_to(
+                &mut self.output,
+                (index + 1) * self.fps.den(),
+                self.fps.num(),
+            )?;
+        }
+        Ok(())
     }
 
     /// Flushes the encoder and finishes the file.
@@ -206,6 +233,9 @@ impl VideoSink {
             .send_eof()
             .map_err(|e| RenderError::ffmpeg("encode", e))?;
         self.drain()?;
+        if let Some(track) = self.audio.as_mut() {
+            track.finish(&mut self.output)?;
+        }
         self.output
             .write_trailer()
             .map_err(|e| RenderError::ffmpeg("cannot finish the output", e))?;

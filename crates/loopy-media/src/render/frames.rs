@@ -8,7 +8,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 /// Frames the pool keeps for reuse; returns beyond this are freed, so a stage that
 /// never takes from the pool (no scaling needed) cannot make it grow.
-const POOL_CAPACITY: usize = 16;
+const POOL_CAPACITY: usize = 4;
 
 /// Makes `frame`'s buffers exclusively ours (copying them only if someone else, such
 /// as a decoder keeping a reference picture or an encoder, still holds them), so that

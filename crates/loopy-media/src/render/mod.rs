@@ -6,6 +6,7 @@
 //! frame pipeline ([`pipeline`]): decode → scale/re-time → cross-fade → encode/mux,
 //! one thread per stage, bounded channels between them, frames recycled.
 
+pub mod audio;
 pub mod blend;
 pub mod copy;
 pub mod decode;
@@ -52,6 +53,8 @@ pub struct RenderOptions {
     pub skip_bad: bool,
     /// Write a contact sheet with one frame every this many output frames.
     pub thumbnails_every: Option<u64>,
+    /// An audio file looped or cut to the video's length.
+    pub audio: Option<PathBuf>,
 }
 
 /// One entry of the rendered timeline, as the sidecar records it.
@@ -88,20 +91,31 @@ pub struct RenderSummary {
     pub plan: Plan,
 }
 
+/// The checks that need neither the clips nor the plan: a known container, a codec
+/// it can hold, and no existing output unless `force`. Callers run it before scanning.
+pub fn check_output(
+    output: &Path,
+    codec: VideoCodec,
+    force: bool,
+) -> Result<Container, RenderError> {
+    let container = Container::from_path(output)?;
+    container.check(codec)?;
+    if output.exists() && !force {
+        return Err(RenderError::Usage(format!(
+            "{} already exists; pass --force to replace it",
+            output.display()
+        )));
+    }
+    Ok(container)
+}
+
 /// Checks that nothing about the request is impossible, before any work starts.
 pub fn validate(opts: &RenderOptions) -> Result<Container, RenderError> {
-    let container = Container::from_path(&opts.output)?;
-    container.check(opts.codec)?;
+    let container = check_output(&opts.output, opts.codec, opts.force)?;
     if opts.size.0 < 2 || opts.size.1 < 2 || opts.size.0 % 2 == 1 || opts.size.1 % 2 == 1 {
         return Err(RenderError::Usage(format!(
             "size {}x{} must have even width and height (4:2:0 chroma is half size)",
             opts.size.0, opts.size.1
-        )));
-    }
-    if opts.output.exists() && !opts.force {
-        return Err(RenderError::Usage(format!(
-            "{} already exists; pass --force to replace it",
-            opts.output.display()
         )));
     }
     Ok(container)
@@ -117,12 +131,19 @@ pub fn render(
 ) -> Result<RenderSummary, RenderError> {
     let started = Instant::now();
     let container = validate(opts)?;
-    let checked = preflight::check(plan, opts.skip_bad)?;
+    let mut copy_verdict = match opts.copy {
+        CopyMode::Never => Err("--copy never".to_string()),
+        _ => copy::can_copy(plan, opts),
+    };
+    // Copying never decodes, so the pre-flight only opens the clips then.
+    let checked = preflight::check(plan, opts.skip_bad, copy_verdict.is_err())?;
+    if !checked.substitutions.is_empty() && copy_verdict.is_ok() {
+        copy_verdict = copy::can_copy(&checked.plan, opts);
+    }
     let plan = checked.plan;
     let placements = plan.placements();
     let mut work = spans(&placements, plan.crossfade_frames);
-    let copy_verdict = copy::can_copy(&plan, opts);
-    let copied = match (opts.copy, &copy_verdict) {
+    let copied = match (opts.copy, copy_verdict) {
         (CopyMode::Never, _) | (CopyMode::Auto, Err(_)) => false,
         (_, Ok(())) => true,
         (CopyMode::Always, Err(reason)) => {

@@ -29,6 +29,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 
+/// Channel capacities, in frames. Small on purpose: at 1080p each frame is 3 MB, and
+/// deeper queues bought no speed but 170 MB of peak memory (docs/BENCHMARKS.md).
+const DECODED_QUEUE: usize = 2;
+const STAGE_QUEUE: usize = 1;
+
 /// Frames a clip may come up short (decoders may drop a damaged frame at the very
 /// end) before the render fails instead of repeating the last frame.
 const MAX_MISSING_FRAMES: u64 = 2;
@@ -92,10 +97,11 @@ pub fn run(
     );
 
     let (pool, pool_return) = FramePool::new(Pixel::YUV420P, opts.size.0, opts.size.1);
-    let (decoded_tx, decoded_rx) = sync_channel::<Decoded>(8);
+    let (decoded_tx, decoded_rx) = sync_channel::<Decoded>(DECODED_QUEUE);
     let (shell_tx, shell_rx) = channel::<Video>();
-    let (composed_tx, composed_rx) = sync_channel::<Out>(4);
-    let (encode_tx, encode_rx) = sync_channel::<Out>(4);
+    let (composed_tx, composed_rx) = sync_channel::<Out>(STAGE_QUEUE);
+    let (encode_tx, encode_rx) = sync_channel::<Out>(STAGE_QUEUE);
+    let audio = opts.audio.as_deref().map(|path| (path, expected));
     let mut sink = VideoSink::open(
         temp,
         container,
@@ -103,13 +109,14 @@ pub fn run(
         opts.size,
         plan.fps_rational,
         &opts.encoder,
+        audio,
     )?;
     let mut sheet = match opts.thumbnails_every {
         Some(every) => Some(ContactSheet::new(opts.size, every.max(1), expected)?),
         None => None,
     };
 
-    let (results, written) = std::thread::scope(|scope| {
+    let (stage_results, encoded) = std::thread::scope(|scope| {
         let decode = scope.spawn(|| decode_stage(plan, placements, decoded_tx, shell_rx, cancel));
         let retime = {
             let pool_return = pool_return.clone();
@@ -143,20 +150,19 @@ pub fn run(
             h.join()
                 .unwrap_or_else(|_| Err(RenderError::Ffmpeg("a pipeline stage panicked".into())))
         };
-        let results = [
-            joined(decode),
-            joined(retime),
-            joined(fade),
-            encoded.as_ref().map(|_| ()).map_err(clone_error),
-        ];
-        (results, encoded.unwrap_or(0))
+        ([joined(decode), joined(retime), joined(fade)], encoded)
     });
     if cancel.load(Ordering::Relaxed) {
         return Err(RenderError::Cancelled);
     }
-    let errors: Vec<RenderError> = results.into_iter().filter_map(Result::err).collect();
+    // In pipeline order; a stage that only saw its neighbour stop is not the cause.
+    let mut errors: Vec<RenderError> = stage_results.into_iter().filter_map(Result::err).collect();
+    let written = encoded.unwrap_or_else(|e| {
+        errors.push(e);
+        0
+    });
     if let Some(first) = errors.iter().position(|e| !is_stopped(e)) {
-        return Err(errors.into_iter().nth(first).unwrap_or_else(stopped));
+        return Err(errors.swap_remove(first));
     }
     if !errors.is_empty() {
         return Err(stopped());
@@ -171,29 +177,6 @@ pub fn run(
         sheet.write(&super::thumbs::sheet_path(&opts.output))?;
     }
     Ok(written)
-}
-
-fn clone_error(e: &RenderError) -> RenderError {
-    match e {
-        RenderError::Usage(m) => RenderError::Usage(m.clone()),
-        RenderError::Clip {
-            clip,
-            entry,
-            frame,
-            reason,
-        } => RenderError::Clip {
-            clip: clip.clone(),
-            entry: *entry,
-            frame: *frame,
-            reason: reason.clone(),
-        },
-        RenderError::Io { path, source } => RenderError::Io {
-            path: path.clone(),
-            source: std::io::Error::new(source.kind(), source.to_string()),
-        },
-        RenderError::Cancelled => RenderError::Cancelled,
-        RenderError::Ffmpeg(m) => RenderError::Ffmpeg(m.clone()),
-    }
 }
 
 fn decode_stage(

@@ -14,11 +14,16 @@ pub struct Checked {
     pub substitutions: Vec<Substitution>,
 }
 
-/// Opens a clip and decodes one frame; the reason when that fails.
-fn problem_with(plan: &Plan, clip: usize) -> Option<String> {
+/// Opens a clip and (when `decode`) decodes one frame; the reason when that fails.
+fn problem_with(plan: &Plan, clip: usize, decode: bool) -> Option<String> {
     let path = clip_path(plan, clip);
     if !path.exists() {
         return Some("missing (moved or deleted since the scan?)".into());
+    }
+    if !decode {
+        return ffmpeg_next::format::input(&path)
+            .err()
+            .map(|e| format!("cannot open: {e}"));
     }
     let mut reader = match ClipReader::open(&path, plan.clips[clip].fps_rational) {
         Ok(r) => r,
@@ -32,12 +37,12 @@ fn problem_with(plan: &Plan, clip: usize) -> Option<String> {
     }
 }
 
-pub fn check(plan: &Plan, skip_bad: bool) -> Result<Checked, RenderError> {
+pub fn check(plan: &Plan, skip_bad: bool, decode: bool) -> Result<Checked, RenderError> {
     let mut verdicts: BTreeMap<usize, Option<String>> = BTreeMap::new();
     for &clip in &plan.sequence {
         verdicts
             .entry(clip)
-            .or_insert_with(|| problem_with(plan, clip));
+            .or_insert_with(|| problem_with(plan, clip, decode));
     }
     let bad_entry = plan.sequence.iter().position(|c| verdicts[c].is_some());
     let Some(first_bad) = bad_entry else {
@@ -75,7 +80,7 @@ pub fn check(plan: &Plan, skip_bad: bool) -> Result<Checked, RenderError> {
             }
             if verdicts
                 .entry(c)
-                .or_insert_with(|| problem_with(plan, c))
+                .or_insert_with(|| problem_with(plan, c, decode))
                 .is_none()
             {
                 candidates.push(c);

@@ -18,6 +18,29 @@ pub fn remove_active_temp_files() {
     }
 }
 
+/// Removes temporary files a killed render (SIGKILL, power loss) left for this target:
+/// `.NAME.loopy-PID.tmp` whose process no longer runs.
+fn remove_stale(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.loopy-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(pid) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 pub struct TempOutput {
     path: PathBuf,
     done: bool,
@@ -35,6 +58,7 @@ impl TempOutput {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("output");
+        remove_stale(&dir, name);
         let path = dir.join(format!(".{name}.loopy-{}.tmp", std::process::id()));
         // Fail early, with the folder's name, if it cannot be written.
         std::fs::File::create(&path).map_err(|source| RenderError::Io {
