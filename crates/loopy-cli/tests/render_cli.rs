@@ -726,3 +726,56 @@ fn audio_is_looped_to_the_video_length() {
     ]);
     assert_eq!(missing.status.code(), Some(2));
 }
+
+#[test]
+fn a_mixed_library_renders_in_one_run() {
+    let dir = fixture_dir("render-mixed", |dir| {
+        make_mixed_library(dir);
+    });
+    let tmp = shared_tempdir();
+    let out = tmp.path().join("mixed.mp4");
+    let run = render(&[
+        dir.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-d",
+        "12s",
+        "--seed",
+        "8",
+        "--history",
+        "2",
+        "--size",
+        "96x54",
+        "--fps",
+        "30",
+        "--crossfade",
+        "3f",
+        "--json",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let (plan, _) = sidecar(&out);
+    let used: std::collections::BTreeSet<usize> = plan.sequence.iter().copied().collect();
+    assert!(
+        used.len() >= 5,
+        "the plan should visit most of the library: {:?}",
+        plan.sequence
+    );
+    let p = probe(&out);
+    let s = &p["streams"][0];
+    assert_eq!(
+        (s["width"].as_u64(), s["height"].as_u64()),
+        (Some(96), Some(54))
+    );
+    assert_eq!(
+        s["nb_read_frames"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap(),
+        plan.stats.total_frames
+    );
+    assert_eq!(
+        json(&run)["frames"].as_u64().unwrap(),
+        plan.stats.total_frames
+    );
+}

@@ -47,6 +47,58 @@ pub const H264: &[&str] = &[
     "yuv420p",
 ];
 
+/// Clips of every shape a real library mixes: sizes, rates (30000/1001 included),
+/// codecs, containers, a 10-bit 4:2:2 ProRes. Returns their file names.
+pub fn make_mixed_library(dir: &Path) -> [&'static str; 6] {
+    let p = |name: &str| dir.join(name);
+    make_clip(&p("a_h264.mp4"), "64x36", "30", "1", H264);
+    make_clip(
+        &p("b_vp9.webm"),
+        "96x54",
+        "25",
+        "1.2",
+        &[
+            "-c:v",
+            "libvpx-vp9",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+        ],
+    );
+    make_clip(&p("c_mpeg4.avi"), "80x44", "24", "1", &["-c:v", "mpeg4"]);
+    make_clip(
+        &p("d_prores.mov"),
+        "64x36",
+        "30000/1001",
+        "1",
+        &["-c:v", "prores_ks", "-profile:v", "0"],
+    );
+    make_clip(
+        &p("e_h265.mkv"),
+        "160x90",
+        "60",
+        "0.5",
+        &[
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-x265-params",
+            "log-level=error",
+        ],
+    );
+    make_clip(&p("f_h264.m4v"), "64x36", "24", "1", H264);
+    [
+        "a_h264.mp4",
+        "b_vp9.webm",
+        "c_mpeg4.avi",
+        "d_prores.mov",
+        "e_h265.mkv",
+        "f_h264.m4v",
+    ]
+}
+
 /// A folder readable by every user, so that `as_nobody` runs can see it.
 pub fn shared_tempdir() -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
