@@ -8,15 +8,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::OnceLock;
 
-const GOOD: [&str; 6] = [
-    "a_h264.mp4",
-    "b_vp9.webm",
-    "c_mpeg4.avi",
-    "d_prores.mov",
-    "e_h265.mkv",
-    "f_h264.m4v",
-];
-
 /// Expected skip reasons, as substrings of what loopy prints.
 const BAD: [(&str, &str); 7] = [
     ("audio_only.mp4", "no video stream (audio only)"),
@@ -30,7 +21,7 @@ const BAD: [(&str, &str); 7] = [
 
 fn make_messy(dir: &Path) {
     let p = |name: &str| dir.join(name);
-    assert_eq!(make_mixed_library(dir), GOOD);
+    make_mixed_library(dir);
 
     std::fs::write(p("empty.mp4"), b"").unwrap();
     let noise: Vec<u8> = (0u32..8192)
@@ -130,7 +121,7 @@ fn messy_folder_lists_good_clips_and_names_every_bad_file() {
     let catalog = json(&out);
     let clips = catalog["clips"].as_array().unwrap();
     let names: Vec<&str> = clips.iter().map(|c| c["path"].as_str().unwrap()).collect();
-    assert_eq!(names, GOOD, "usable clips, sorted by path");
+    assert_eq!(names, MIXED, "usable clips, sorted by path");
 
     for clip in clips {
         let path = dir.path().join(clip["path"].as_str().unwrap());

@@ -47,9 +47,19 @@ pub const H264: &[&str] = &[
     "yuv420p",
 ];
 
+/// File names [`make_mixed_library`] writes, in path order.
+pub const MIXED: [&str; 6] = [
+    "a_h264.mp4",
+    "b_vp9.webm",
+    "c_mpeg4.avi",
+    "d_prores.mov",
+    "e_h265.mkv",
+    "f_h264.m4v",
+];
+
 /// Clips of every shape a real library mixes: sizes, rates (30000/1001 included),
-/// codecs, containers, a 10-bit 4:2:2 ProRes. Returns their file names.
-pub fn make_mixed_library(dir: &Path) -> [&'static str; 6] {
+/// codecs, containers, a 10-bit 4:2:2 ProRes.
+pub fn make_mixed_library(dir: &Path) {
     let p = |name: &str| dir.join(name);
     make_clip(&p("a_h264.mp4"), "64x36", "30", "1", H264);
     make_clip(
@@ -89,14 +99,6 @@ pub fn make_mixed_library(dir: &Path) -> [&'static str; 6] {
         ],
     );
     make_clip(&p("f_h264.m4v"), "64x36", "24", "1", H264);
-    [
-        "a_h264.mp4",
-        "b_vp9.webm",
-        "c_mpeg4.avi",
-        "d_prores.mov",
-        "e_h265.mkv",
-        "f_h264.m4v",
-    ]
 }
 
 /// A folder readable by every user, so that `as_nobody` runs can see it.

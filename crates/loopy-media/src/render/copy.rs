@@ -2,9 +2,9 @@
 //! concatenated without decoding, with timestamps rewritten from each span's start.
 
 use super::output_spec::Container;
-use super::{clip_path, RenderOptions};
+use super::{clip_error, clip_path, RenderOptions};
 use crate::error::RenderError;
-use ff::{Dictionary, Packet};
+use ff::Packet;
 use ffmpeg_next as ff;
 use loopy_core::spans::{Span, SpanMode, SpanSource};
 use loopy_core::timeline::Placement;
@@ -118,13 +118,7 @@ pub fn run(
         stream.set_avg_frame_rate(ff::Rational::new(fps.num() as i32, fps.den() as i32));
     }
     drop(first);
-    let mut header_opts = Dictionary::new();
-    if container.wants_faststart() {
-        header_opts.set("movflags", "+faststart");
-    }
-    output
-        .write_header_with(header_opts)
-        .map_err(fail("cannot write the header"))?;
+    container.write_header(&mut output)?;
     let stream_tb = output.stream(0).map(|s| s.time_base()).unwrap_or(out_tb);
     let fps = plan.fps_rational;
     // Output frame k starts at k · fps.den / fps.num seconds, in stream time-base units.
@@ -142,12 +136,8 @@ pub fn run(
         debug_assert_eq!(span.mode, SpanMode::Copy);
         let clip = plan.sequence[entry];
         let path = clip_path(plan, clip);
-        let clip_error = |reason: String| RenderError::Clip {
-            clip: path.display().to_string(),
-            entry,
-            frame: placements[entry].start_frame,
-            reason,
-        };
+        let clip_error =
+            |reason: String| clip_error(plan, entry, placements[entry].start_frame, reason);
         let mut input =
             ff::format::input(&path).map_err(|e| clip_error(format!("cannot open: {e}")))?;
         let stream = input

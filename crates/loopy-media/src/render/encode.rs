@@ -156,13 +156,7 @@ impl VideoSink {
             )?),
             None => None,
         };
-        let mut header_opts = Dictionary::new();
-        if container.wants_faststart() {
-            header_opts.set("movflags", "+faststart");
-        }
-        output
-            .write_header_with(header_opts)
-            .map_err(fail("cannot write the header"))?;
+        container.write_header(&mut output)?;
         if let Some(track) = audio.as_mut() {
             track.header_written(&output);
         }

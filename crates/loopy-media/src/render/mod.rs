@@ -213,6 +213,22 @@ fn timeline_of(plan: &Plan, placements: &[Placement]) -> Vec<TimelineEntry> {
         .collect()
 }
 
+/// The error for a clip that fails at `entry`, whose first output frame is `frame`:
+/// names the file and the position, as every clip failure must.
+pub(crate) fn clip_error(
+    plan: &Plan,
+    entry: usize,
+    frame: u64,
+    reason: impl Into<String>,
+) -> RenderError {
+    RenderError::Clip {
+        clip: clip_path(plan, plan.sequence[entry]).display().to_string(),
+        entry,
+        frame,
+        reason: reason.into(),
+    }
+}
+
 /// The clip file behind a plan entry.
 pub fn clip_path(plan: &Plan, clip: usize) -> PathBuf {
     Path::new(&plan.root).join(&plan.clips[clip].path)

@@ -99,9 +99,20 @@ impl Container {
         }
     }
 
-    /// mp4 and mov get the index first so players can start before the download ends.
-    pub fn wants_faststart(self) -> bool {
-        matches!(self, Container::Mp4 | Container::Mov)
+    /// Writes the container header; mp4 and mov get the index first (`+faststart`) so
+    /// players can start before a download ends.
+    pub fn write_header(
+        self,
+        output: &mut ffmpeg_next::format::context::Output,
+    ) -> Result<(), RenderError> {
+        let mut options = ffmpeg_next::Dictionary::new();
+        if matches!(self, Container::Mp4 | Container::Mov) {
+            options.set("movflags", "+faststart");
+        }
+        output
+            .write_header_with(options)
+            .map(|_| ())
+            .map_err(|e| RenderError::ffmpeg("cannot write the header", e))
     }
 
     pub fn audio_encoder(self) -> &'static str {

@@ -17,7 +17,7 @@ use super::frames::{copy_picture, make_writable, FramePool, PoolReturn};
 use super::output_spec::Container;
 use super::scale::FitScaler;
 use super::thumbs::ContactSheet;
-use super::{clip_path, RenderOptions};
+use super::{clip_error, clip_path, RenderOptions};
 use crate::error::RenderError;
 use ffmpeg_next::format::Pixel;
 use ffmpeg_next::frame::Video;
@@ -188,12 +188,8 @@ fn decode_stage(
 ) -> Result<(), RenderError> {
     for (entry, &clip) in plan.sequence.iter().enumerate() {
         let path = clip_path(plan, clip);
-        let clip_error = |reason: String| RenderError::Clip {
-            clip: path.display().to_string(),
-            entry,
-            frame: placements[entry].start_frame,
-            reason,
-        };
+        let clip_error =
+            |reason: String| clip_error(plan, entry, placements[entry].start_frame, reason);
         let mut reader =
             ClipReader::open(&path, plan.clips[clip].fps_rational).map_err(clip_error)?;
         loop {
@@ -255,12 +251,8 @@ fn retime_stage(
             Role::Solo
         }
     };
-    let clip_error = |entry: usize, frame: u64, reason: String| RenderError::Clip {
-        clip: clip_path(plan, plan.sequence[entry]).display().to_string(),
-        entry,
-        frame,
-        reason,
-    };
+    let clip_error =
+        |entry: usize, frame: u64, reason: String| clip_error(plan, entry, frame, reason);
     // Sends the held frame for `count` consecutive output frames: copies for all but
     // the last, which moves the held frame itself.
     let emit = |s: &mut EntryState, count: u64, pool: &mut FramePool| -> Result<(), RenderError> {

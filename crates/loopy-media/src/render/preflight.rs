@@ -3,7 +3,7 @@
 //! `--skip-bad`, is replaced by another clip and recorded.
 
 use super::decode::ClipReader;
-use super::{clip_path, Substitution};
+use super::{clip_error, clip_path, Substitution};
 use crate::error::RenderError;
 use ffmpeg_next::frame::Video;
 use loopy_core::Plan;
@@ -53,15 +53,13 @@ pub fn check(plan: &Plan, skip_bad: bool, decode: bool) -> Result<Checked, Rende
     };
     if !skip_bad {
         let clip = plan.sequence[first_bad];
-        return Err(RenderError::Clip {
-            clip: clip_path(plan, clip).display().to_string(),
-            entry: first_bad,
-            frame: plan.placements()[first_bad].start_frame,
-            reason: format!(
-                "{} (pass --skip-bad to replace broken clips)",
-                verdicts[&clip].clone().unwrap_or_default()
-            ),
-        });
+        let reason = verdicts[&clip].clone().unwrap_or_default();
+        return Err(clip_error(
+            plan,
+            first_bad,
+            plan.placements()[first_bad].start_frame,
+            format!("{reason} (pass --skip-bad to replace broken clips)"),
+        ));
     }
     let mut fixed = plan.clone();
     let mut substitutions = Vec::new();
@@ -87,12 +85,12 @@ pub fn check(plan: &Plan, skip_bad: bool, decode: bool) -> Result<Checked, Rende
             }
         }
         if candidates.is_empty() {
-            return Err(RenderError::Clip {
-                clip: clip_path(plan, clip).display().to_string(),
+            return Err(clip_error(
+                plan,
                 entry,
-                frame: fixed.placements()[entry].start_frame,
-                reason: format!("{reason}; no other usable clip can replace it"),
-            });
+                fixed.placements()[entry].start_frame,
+                format!("{reason}; no other usable clip can replace it"),
+            ));
         }
         let pick = candidates[(fixed.seed.wrapping_add(entry as u64 * 0x9E37_79B9)
             % candidates.len() as u64) as usize];
