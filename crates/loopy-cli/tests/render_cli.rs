@@ -543,10 +543,20 @@ fn unwritable_folder_is_reported() {
     let locked = tmp.path().join("locked");
     std::fs::create_dir(&locked).unwrap();
     std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o555)).unwrap();
+    // The clips too must be reachable for `nobody`: the build folder may not be.
+    let clips = tmp.path().join("clips");
+    std::fs::create_dir(&clips).unwrap();
+    for i in 0..COLOURS.len() {
+        std::fs::copy(
+            pattern_folder().join(format!("c{i}.mp4")),
+            clips.join(format!("c{i}.mp4")),
+        )
+        .unwrap();
+    }
     let out = locked.join("out.mp4");
     let run = loopy_unprivileged(&[
         "render",
-        pattern_folder().to_str().unwrap(),
+        clips.to_str().unwrap(),
         "-o",
         out.to_str().unwrap(),
         "-d",
