@@ -183,6 +183,12 @@ pub fn run(
             on_progress(written);
         }
     }
+    let expected = placements.last().map_or(0, |p| p.start_frame + p.frames);
+    if written != expected {
+        return Err(RenderError::Ffmpeg(format!(
+            "copied {written} frames, the plan has {expected} (a clip changed since the scan?)"
+        )));
+    }
     output
         .write_trailer()
         .map_err(fail("cannot finish the output"))?;
