@@ -725,6 +725,31 @@ fn audio_is_looped_to_the_video_length() {
             plan.stats.total_duration_s
         );
     }
+    // Copied video with an encoded audio track.
+    let copied = tmp.path().join("copied-with-audio.mp4");
+    let run = render(&[
+        pattern_folder().to_str().unwrap(),
+        "-o",
+        copied.to_str().unwrap(),
+        "-d",
+        "4s",
+        "--seed",
+        "6",
+        "--copy",
+        "always",
+        "--audio",
+        wav.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert_eq!(json(&run)["copied"], true);
+    let (plan, _) = sidecar(&copied);
+    let seconds = audio_seconds(&copied);
+    assert!(
+        (seconds - plan.stats.total_duration_s).abs() < 0.03,
+        "copy: audio {seconds} s, video {} s",
+        plan.stats.total_duration_s
+    );
     let missing = render(&[
         pattern_folder().to_str().unwrap(),
         "-o",

@@ -1,16 +1,13 @@
 //! The copy path: when every clip already is what the output needs, packets are
 //! concatenated without decoding, with timestamps rewritten from each span's start.
 
-use super::output_spec::Container;
-use super::{clip_error, clip_path, RenderOptions};
+use super::{clip_error, clip_path, RenderJob, RenderOptions};
 use crate::error::RenderError;
 use ff::Packet;
 use ffmpeg_next as ff;
-use loopy_core::spans::{Span, SpanMode, SpanSource};
-use loopy_core::timeline::Placement;
+use loopy_core::spans::{SpanMode, SpanSource};
 use loopy_core::Plan;
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `Ok` when the plan can be rendered by copying packets, else the reason it cannot.
@@ -20,9 +17,6 @@ pub fn can_copy(plan: &Plan, opts: &RenderOptions) -> Result<(), String> {
     }
     if plan.trim_end_frames > 0 {
         return Err("--exact trims the last clip inside a group of pictures".into());
-    }
-    if opts.audio.is_some() {
-        return Err("--audio is encoded alongside re-encoded video".into());
     }
     if opts.thumbnails_every.is_some() {
         return Err("--thumbnails needs decoded frames".into());
@@ -88,14 +82,20 @@ pub fn can_copy(plan: &Plan, opts: &RenderOptions) -> Result<(), String> {
 
 /// Concatenates the clips' packets. Returns the number of frames written.
 pub fn run(
-    plan: &Plan,
-    placements: &[Placement],
-    spans: &[Span],
-    temp: &Path,
-    container: Container,
+    job: &RenderJob,
     cancel: &AtomicBool,
     on_progress: &(dyn Fn(u64) + Sync),
 ) -> Result<u64, RenderError> {
+    let RenderJob {
+        plan,
+        placements,
+        spans,
+        container,
+        temp,
+        ..
+    } = *job;
+    let expected = job.total_frames();
+    let audio = job.opts.audio.as_deref();
     let fail = |what: &'static str| move |e: ff::Error| RenderError::ffmpeg(what, e);
     let mut output = ff::format::output_as(&temp, container.muxer())
         .map_err(fail("cannot create the output"))?;
@@ -118,9 +118,22 @@ pub fn run(
         stream.set_avg_frame_rate(ff::Rational::new(fps.num() as i32, fps.den() as i32));
     }
     drop(first);
-    container.write_header(&mut output)?;
-    let stream_tb = output.stream(0).map(|s| s.time_base()).unwrap_or(out_tb);
     let fps = plan.fps_rational;
+    // An audio track is encoded while the video is copied, in step with it.
+    let mut audio = match audio {
+        Some(path) => Some(super::audio::AudioTrack::open(
+            path,
+            &mut output,
+            container,
+            (expected * fps.den(), fps.num()),
+        )?),
+        None => None,
+    };
+    container.write_header(&mut output)?;
+    if let Some(track) = audio.as_mut() {
+        track.header_written(&output);
+    }
+    let stream_tb = output.stream(0).map(|s| s.time_base()).unwrap_or(out_tb);
     // Output frame k starts at k · fps.den / fps.num seconds, in stream time-base units.
     let at_frame = |k: u64| -> i64 {
         let num = k as i128 * fps.den() as i128 * stream_tb.denominator() as i128;
@@ -180,14 +193,19 @@ pub fn run(
                 .write_interleaved(&mut output)
                 .map_err(|e| clip_error(format!("cannot write: {e}")))?;
             written += 1;
+            if let Some(track) = audio.as_mut() {
+                track.advance_to(&mut output, written * fps.den(), fps.num())?;
+            }
             on_progress(written);
         }
     }
-    let expected = placements.last().map_or(0, |p| p.start_frame + p.frames);
     if written != expected {
         return Err(RenderError::Ffmpeg(format!(
             "copied {written} frames, the plan has {expected} (a clip changed since the scan?)"
         )));
+    }
+    if let Some(track) = audio.as_mut() {
+        track.finish(&mut output)?;
     }
     output
         .write_trailer()

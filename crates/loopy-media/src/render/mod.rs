@@ -57,6 +57,26 @@ pub struct RenderOptions {
     pub audio: Option<PathBuf>,
 }
 
+/// What an executor (copy or pipeline) works from: the plan, where each entry lands,
+/// the spans to produce, and where to write.
+pub struct RenderJob<'a> {
+    pub plan: &'a Plan,
+    pub placements: &'a [Placement],
+    pub spans: &'a [loopy_core::spans::Span],
+    pub opts: &'a RenderOptions,
+    pub container: Container,
+    pub temp: &'a Path,
+}
+
+impl RenderJob<'_> {
+    /// Frames the output will have: one past the last placed frame.
+    pub fn total_frames(&self) -> u64 {
+        self.placements
+            .last()
+            .map_or(0, |p| p.start_frame + p.frames)
+    }
+}
+
 /// One entry of the rendered timeline, as the sidecar records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct TimelineEntry {
@@ -156,27 +176,18 @@ pub fn render(
         work.iter_mut().for_each(|s| s.mode = SpanMode::Copy);
     }
     let temp = temp::TempOutput::beside(&opts.output)?;
+    let job = RenderJob {
+        plan: &plan,
+        placements: &placements,
+        spans: &work,
+        opts,
+        container,
+        temp: temp.path(),
+    };
     let frames = if copied {
-        copy::run(
-            &plan,
-            &placements,
-            &work,
-            temp.path(),
-            container,
-            cancel,
-            on_progress,
-        )?
+        copy::run(&job, cancel, on_progress)?
     } else {
-        pipeline::run(
-            &plan,
-            &placements,
-            &work,
-            opts,
-            container,
-            temp.path(),
-            cancel,
-            on_progress,
-        )?
+        pipeline::run(&job, cancel, on_progress)?
     };
     let output_bytes = std::fs::metadata(temp.path()).map(|m| m.len()).unwrap_or(0);
     temp.persist(&opts.output, opts.force)?;

@@ -14,18 +14,16 @@ use super::blend::{blend_into, incoming_weight};
 use super::decode::ClipReader;
 use super::encode::VideoSink;
 use super::frames::{copy_picture, make_writable, FramePool, PoolReturn};
-use super::output_spec::Container;
 use super::scale::FitScaler;
 use super::thumbs::ContactSheet;
-use super::{clip_error, clip_path, RenderOptions};
+use super::{clip_error, clip_path, RenderJob, RenderOptions};
 use crate::error::RenderError;
 use ffmpeg_next::format::Pixel;
 use ffmpeg_next::frame::Video;
-use loopy_core::spans::{Span, SpanSource};
+use loopy_core::spans::SpanSource;
 use loopy_core::timeline::{Placement, Retimer, Timeline};
 use loopy_core::Plan;
 use std::collections::VecDeque;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 
@@ -74,18 +72,20 @@ fn is_stopped(e: &RenderError) -> bool {
     matches!(e, RenderError::Ffmpeg(m) if m == "pipeline stage stopped")
 }
 
-#[allow(clippy::too_many_arguments)]
 pub fn run(
-    plan: &Plan,
-    placements: &[Placement],
-    spans: &[Span],
-    opts: &RenderOptions,
-    container: Container,
-    temp: &Path,
+    job: &RenderJob,
     cancel: &AtomicBool,
     on_progress: &(dyn Fn(u64) + Sync),
 ) -> Result<u64, RenderError> {
-    let expected = placements.last().map_or(0, |p| p.start_frame + p.frames);
+    let RenderJob {
+        plan,
+        placements,
+        spans,
+        opts,
+        container,
+        temp,
+    } = *job;
+    let expected = job.total_frames();
     debug_assert_eq!(spans.iter().map(|s| s.frames).sum::<u64>(), expected);
     let blends = spans
         .iter()
