@@ -458,10 +458,12 @@ fn existing_output_needs_force_and_failures_leave_nothing() {
 
     // A clip deleted after planning: named in the error, nothing written.
     let folder = shared_tempdir();
-    for i in 0..3 {
+    // Four clips (c3 is a copy of c0), so a broken one always has a replacement that
+    // differs from both of its neighbours.
+    for (from, to) in [(0, 0), (1, 1), (2, 2), (0, 3)] {
         std::fs::copy(
-            pattern_folder().join(format!("c{i}.mp4")),
-            folder.path().join(format!("c{i}.mp4")),
+            pattern_folder().join(format!("c{from}.mp4")),
+            folder.path().join(format!("c{to}.mp4")),
         )
         .unwrap();
     }
@@ -511,6 +513,46 @@ fn existing_output_needs_force_and_failures_leave_nothing() {
     .unwrap();
     assert_eq!(side["substitutions"][0]["planned"], "c1.mp4");
     assert!(side["sequence"].as_array().unwrap().iter().all(|c| c != 1));
+
+    // A clip replaced by a shorter one since planning: caught before any frame is encoded.
+    std::fs::copy(
+        pattern_folder().join("c1.mp4"),
+        folder.path().join("c1.mp4"),
+    )
+    .unwrap();
+    pattern_clip(
+        &folder.path().join("c2.mp4"),
+        "64x36",
+        "30",
+        "0.5",
+        COLOURS[2],
+    );
+    let run = render(&[
+        "--plan",
+        plan_path.to_str().unwrap(),
+        "-o",
+        tmp.path().join("short.mp4").to_str().unwrap(),
+        "--skip-bad",
+        "--json",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let substituted: Vec<String> = json(&run)["substitutions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["planned"].as_str().unwrap().to_string() + ": " + s["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        substituted
+            .iter()
+            .any(|s| s.starts_with("c2.mp4: has 15 frames, the plan expects 30")),
+        "{substituted:?}"
+    );
+    std::fs::copy(
+        pattern_folder().join("c2.mp4"),
+        folder.path().join("c2.mp4"),
+    )
+    .unwrap();
 
     // A corrupted clip (cut short, index lost) is named too.
     std::fs::copy(

@@ -1,6 +1,8 @@
-//! Before any frame is encoded, every clip the plan uses is opened and its first
-//! frame decoded, so a missing or damaged clip fails fast with its name — or, with
-//! `--skip-bad`, is replaced by another clip and recorded.
+//! Before any frame is encoded, every clip the plan uses is opened, its video packets
+//! counted against the plan (a clip cut short or replaced since the scan shows up
+//! here) and, unless the render only copies, its first frame decoded. So a missing,
+//! changed or damaged clip fails fast with its name — or, with `--skip-bad`, is
+//! replaced by another clip and recorded.
 
 use super::decode::ClipReader;
 use super::{clip_error, clip_path, Substitution};
@@ -14,16 +16,45 @@ pub struct Checked {
     pub substitutions: Vec<Substitution>,
 }
 
-/// Opens a clip and (when `decode`) decodes one frame; the reason when that fails.
+/// Video packets (one per frame) in the file, by demuxing without decoding.
+fn count_frames(path: &std::path::Path) -> Result<u64, String> {
+    let mut input = ffmpeg_next::format::input(&path).map_err(|e| format!("cannot open: {e}"))?;
+    let stream = input
+        .streams()
+        .best(ffmpeg_next::media::Type::Video)
+        .ok_or("no video stream")?
+        .index();
+    let mut packet = ffmpeg_next::Packet::empty();
+    let mut frames = 0;
+    loop {
+        match packet.read(&mut input) {
+            Ok(()) => frames += u64::from(packet.stream() == stream),
+            Err(ffmpeg_next::Error::Eof) => return Ok(frames),
+            Err(ffmpeg_next::Error::InvalidData) => {}
+            Err(e) => return Err(format!("read error after {frames} frames: {e}")),
+        }
+    }
+}
+
+/// What is wrong with a clip, if anything: missing, unreadable, a frame count other
+/// than planned, or (when `decode`) no decodable first frame.
 fn problem_with(plan: &Plan, clip: usize, decode: bool) -> Option<String> {
     let path = clip_path(plan, clip);
     if !path.exists() {
         return Some("missing (moved or deleted since the scan?)".into());
     }
+    let planned = plan.clips[clip].frames;
+    match count_frames(&path) {
+        Err(reason) => return Some(reason),
+        Ok(found) if found != planned => {
+            return Some(format!(
+                "has {found} frames, the plan expects {planned} (changed since the scan?)"
+            ))
+        }
+        Ok(_) => {}
+    }
     if !decode {
-        return ffmpeg_next::format::input(&path)
-            .err()
-            .map(|e| format!("cannot open: {e}"));
+        return None;
     }
     let mut reader = match ClipReader::open(&path, plan.clips[clip].fps_rational) {
         Ok(r) => r,
