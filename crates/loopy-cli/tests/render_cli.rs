@@ -548,6 +548,20 @@ fn existing_output_needs_force_and_failures_leave_nothing() {
             .any(|s| s.starts_with("c2.mp4: has 15 frames, the plan expects 30")),
         "{substituted:?}"
     );
+    let copied = render(&[
+        "--plan",
+        plan_path.to_str().unwrap(),
+        "-o",
+        tmp.path().join("short-copy.mp4").to_str().unwrap(),
+        "--copy",
+        "always",
+    ]);
+    assert_eq!(copied.status.code(), Some(1), "{}", stderr(&copied));
+    assert!(
+        stderr(&copied).contains("c2.mp4") && stderr(&copied).contains("has 15 frames"),
+        "{}",
+        stderr(&copied)
+    );
     std::fs::copy(
         pattern_folder().join("c2.mp4"),
         folder.path().join("c2.mp4"),

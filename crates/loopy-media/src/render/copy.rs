@@ -166,6 +166,7 @@ pub fn run(
         };
         let offset = at_frame(placements[entry].start_frame);
         let mut packet = Packet::empty();
+        let entry_start = written;
         loop {
             if cancel.load(Ordering::Relaxed) {
                 return Err(RenderError::Cancelled);
@@ -197,6 +198,13 @@ pub fn run(
                 track.advance_to(&mut output, written * fps.den(), fps.num())?;
             }
             on_progress(written);
+        }
+        let planned = plan.clips[clip].frames;
+        if written - entry_start != planned {
+            return Err(clip_error(format!(
+                "has {} frames, the plan expects {planned} (changed since the scan?)",
+                written - entry_start
+            )));
         }
     }
     if written != expected {

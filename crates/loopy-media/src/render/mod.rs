@@ -156,7 +156,7 @@ pub fn render(
         _ => copy::can_copy(plan, opts),
     };
     // Copying never decodes, so the pre-flight only opens the clips then.
-    let checked = preflight::check(plan, opts.skip_bad, copy_verdict.is_err())?;
+    let checked = preflight::check(plan, opts.skip_bad, copy_verdict.is_ok())?;
     if !checked.substitutions.is_empty() && copy_verdict.is_ok() {
         copy_verdict = copy::can_copy(&checked.plan, opts);
     }

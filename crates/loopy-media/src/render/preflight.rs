@@ -1,8 +1,9 @@
 //! Before any frame is encoded, every clip the plan uses is opened, its video packets
 //! counted against the plan (a clip cut short or replaced since the scan shows up
-//! here) and, unless the render only copies, its first frame decoded. So a missing,
-//! changed or damaged clip fails fast with its name — or, with `--skip-bad`, is
-//! replaced by another clip and recorded.
+//! here) and its first frame decoded. So a missing, changed or damaged clip fails fast
+//! with its name — or, with `--skip-bad`, is replaced by another clip and recorded.
+//! A copy-only render without `--skip-bad` just opens each clip: copying counts every
+//! packet anyway and names a clip whose count is off.
 
 use super::decode::ClipReader;
 use super::{clip_error, clip_path, Substitution};
@@ -37,11 +38,17 @@ fn count_frames(path: &std::path::Path) -> Result<u64, String> {
 }
 
 /// What is wrong with a clip, if anything: missing, unreadable, a frame count other
-/// than planned, or (when `decode`) no decodable first frame.
-fn problem_with(plan: &Plan, clip: usize, decode: bool) -> Option<String> {
+/// than planned, or no decodable first frame. A copy-only render without `--skip-bad`
+/// (`thorough` false) only opens the clip: the copy itself counts every packet.
+fn problem_with(plan: &Plan, clip: usize, thorough: bool) -> Option<String> {
     let path = clip_path(plan, clip);
     if !path.exists() {
         return Some("missing (moved or deleted since the scan?)".into());
+    }
+    if !thorough {
+        return ffmpeg_next::format::input(&path)
+            .err()
+            .map(|e| format!("cannot open: {e}"));
     }
     let planned = plan.clips[clip].frames;
     match count_frames(&path) {
@@ -52,9 +59,6 @@ fn problem_with(plan: &Plan, clip: usize, decode: bool) -> Option<String> {
             ))
         }
         Ok(_) => {}
-    }
-    if !decode {
-        return None;
     }
     let mut reader = match ClipReader::open(&path, plan.clips[clip].fps_rational) {
         Ok(r) => r,
@@ -68,12 +72,13 @@ fn problem_with(plan: &Plan, clip: usize, decode: bool) -> Option<String> {
     }
 }
 
-pub fn check(plan: &Plan, skip_bad: bool, decode: bool) -> Result<Checked, RenderError> {
+pub fn check(plan: &Plan, skip_bad: bool, copy_only: bool) -> Result<Checked, RenderError> {
+    let thorough = skip_bad || !copy_only;
     let mut verdicts: BTreeMap<usize, Option<String>> = BTreeMap::new();
     for &clip in &plan.sequence {
         verdicts
             .entry(clip)
-            .or_insert_with(|| problem_with(plan, clip, decode));
+            .or_insert_with(|| problem_with(plan, clip, thorough));
     }
     let bad_entry = plan.sequence.iter().position(|c| verdicts[c].is_some());
     let Some(first_bad) = bad_entry else {
@@ -109,7 +114,7 @@ pub fn check(plan: &Plan, skip_bad: bool, decode: bool) -> Result<Checked, Rende
             }
             if verdicts
                 .entry(c)
-                .or_insert_with(|| problem_with(plan, c, decode))
+                .or_insert_with(|| problem_with(plan, c, thorough))
                 .is_none()
             {
                 candidates.push(c);
