@@ -9,7 +9,40 @@ use ffmpeg_next as ff;
 use loopy_core::Rational;
 use std::path::Path;
 
+/// What must match for one decoder to go on with another clip's packets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StreamKey {
+    codec: i32,
+    width: i32,
+    height: i32,
+    format: i32,
+    extradata: Vec<u8>,
+}
+
+impl StreamKey {
+    fn of(params: &ff::codec::Parameters) -> Self {
+        // SAFETY: reads plain fields of valid codec parameters; extradata and
+        // extradata_size describe one buffer they own.
+        unsafe {
+            let p = params.as_ptr();
+            let extradata = if (*p).extradata.is_null() {
+                Vec::new()
+            } else {
+                std::slice::from_raw_parts((*p).extradata, (*p).extradata_size as usize).to_vec()
+            };
+            StreamKey {
+                codec: (*p).codec_id as i32,
+                width: (*p).width,
+                height: (*p).height,
+                format: (*p).format,
+                extradata,
+            }
+        }
+    }
+}
+
 pub struct ClipReader {
+    key: StreamKey,
     input: ff::format::context::Input,
     decoder: ff::decoder::Video,
     stream: usize,
@@ -31,6 +64,7 @@ impl ClipReader {
             .ok_or_else(|| "no video stream".to_string())?;
         let index = stream.index();
         let time_base = stream.time_base();
+        let key = StreamKey::of(&stream.parameters());
         let mut context = ff::codec::Context::from_parameters(stream.parameters())
             .map_err(|e| format!("decoder: {e}"))?;
         // Frame threads: two on this 2-core machine, at most four. More threads mean
@@ -49,6 +83,7 @@ impl ClipReader {
             .video()
             .map_err(|e| format!("decoder: {e}"))?;
         Ok(ClipReader {
+            key,
             input,
             decoder,
             stream: index,
@@ -58,6 +93,32 @@ impl ClipReader {
             counted: 0,
             eof_sent: false,
         })
+    }
+
+    /// Goes on with the next clip. When its video stream has the same codec, size,
+    /// format and codec headers (clips of one library usually do), the decoder is
+    /// flushed and kept, as the CLI's concat demuxer does: no decoder start-up per clip,
+    /// and no second set of reference frames alive at the switch.
+    pub fn next_clip(mut self, path: &Path, fps: Rational) -> Result<Self, String> {
+        std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+        let input = ff::format::input(&path).map_err(|e| format!("cannot open: {e}"))?;
+        let stream = input
+            .streams()
+            .best(ff::media::Type::Video)
+            .ok_or_else(|| "no video stream".to_string())?;
+        if StreamKey::of(&stream.parameters()) != self.key {
+            drop(self);
+            return ClipReader::open(path, fps);
+        }
+        self.stream = stream.index();
+        self.time_base = stream.time_base();
+        self.input = input;
+        self.decoder.flush();
+        self.fps = fps;
+        self.origin = None;
+        self.counted = 0;
+        self.eof_sent = false;
+        Ok(self)
     }
 
     pub fn size(&self) -> (u32, u32) {

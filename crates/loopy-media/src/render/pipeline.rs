@@ -186,12 +186,17 @@ fn decode_stage(
     shells: Receiver<Video>,
     cancel: &AtomicBool,
 ) -> Result<(), RenderError> {
+    let mut previous: Option<ClipReader> = None;
     for (entry, &clip) in plan.sequence.iter().enumerate() {
         let path = clip_path(plan, clip);
         let clip_error =
             |reason: String| clip_error(plan, entry, placements[entry].start_frame, reason);
-        let mut reader =
-            ClipReader::open(&path, plan.clips[clip].fps_rational).map_err(clip_error)?;
+        let fps = plan.clips[clip].fps_rational;
+        let reader = match previous.take() {
+            Some(r) => r.next_clip(&path, fps),
+            None => ClipReader::open(&path, fps),
+        };
+        let reader = previous.insert(reader.map_err(clip_error)?);
         loop {
             if cancel.load(Ordering::Relaxed) {
                 return Err(RenderError::Cancelled);
