@@ -165,12 +165,14 @@ pub fn run(
             start
         };
         let offset = at_frame(placements[entry].start_frame);
-        let mut packet = Packet::empty();
         let entry_start = written;
         loop {
             if cancel.load(Ordering::Relaxed) {
                 return Err(RenderError::Cancelled);
             }
+            // A fresh packet per read: av_read_frame does not release a reused one's
+            // data (skipped audio packets would leak).
+            let mut packet = Packet::empty();
             match packet.read(&mut input) {
                 Ok(()) => {}
                 Err(ff::Error::Eof) => break,

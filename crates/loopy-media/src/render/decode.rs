@@ -56,6 +56,18 @@ pub struct ClipReader {
 impl ClipReader {
     /// Opens a clip with a frame-threaded decoder; the error text names the reason.
     pub fn open(path: &Path, fps: Rational) -> Result<Self, String> {
+        // Frame threads: two on this 2-core machine, at most four. More threads mean
+        // more frames in flight (3 MB each at 1080p) for a decoder that already
+        // outpaces the encoder.
+        let threads = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(2, 4);
+        Self::open_with_threads(path, fps, threads)
+    }
+
+    /// Like [`ClipReader::open`] with a chosen number of decoder threads: one for a
+    /// quick look at the first frame, which need not allocate a thread's buffers.
+    pub fn open_with_threads(path: &Path, fps: Rational, threads: usize) -> Result<Self, String> {
         std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
         let input = ff::format::input(&path).map_err(|e| format!("cannot open: {e}"))?;
         let stream = input
@@ -67,14 +79,12 @@ impl ClipReader {
         let key = StreamKey::of(&stream.parameters());
         let mut context = ff::codec::Context::from_parameters(stream.parameters())
             .map_err(|e| format!("decoder: {e}"))?;
-        // Frame threads: two on this 2-core machine, at most four. More threads mean
-        // more frames in flight (3 MB each at 1080p) for a decoder that already
-        // outpaces the encoder.
-        let threads = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .clamp(2, 4);
         context.set_threading(threading::Config {
-            kind: threading::Type::Frame,
+            kind: if threads > 1 {
+                threading::Type::Frame
+            } else {
+                threading::Type::None
+            },
             count: threads,
             ..Default::default()
         });
@@ -148,8 +158,10 @@ impl ClipReader {
 
     /// Sends the next packet of the video stream (or the end of stream) to the decoder.
     fn feed(&mut self) -> Result<(), String> {
-        let mut packet = Packet::empty();
         loop {
+            // A fresh packet per read: av_read_frame does not release what a reused
+            // packet still holds (an audio packet we skip would leak).
+            let mut packet = Packet::empty();
             match packet.read(&mut self.input) {
                 Ok(()) if packet.stream() == self.stream => {
                     return match self.decoder.send_packet(&packet) {

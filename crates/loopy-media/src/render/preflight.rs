@@ -25,9 +25,10 @@ fn count_frames(path: &std::path::Path) -> Result<u64, String> {
         .best(ffmpeg_next::media::Type::Video)
         .ok_or("no video stream")?
         .index();
-    let mut packet = ffmpeg_next::Packet::empty();
     let mut frames = 0;
     loop {
+        // A fresh packet per read: av_read_frame does not release a reused one's data.
+        let mut packet = ffmpeg_next::Packet::empty();
         match packet.read(&mut input) {
             Ok(()) => frames += u64::from(packet.stream() == stream),
             Err(ffmpeg_next::Error::Eof) => return Ok(frames),
@@ -60,7 +61,7 @@ fn problem_with(plan: &Plan, clip: usize, thorough: bool) -> Option<String> {
         }
         Ok(_) => {}
     }
-    let mut reader = match ClipReader::open(&path, plan.clips[clip].fps_rational) {
+    let mut reader = match ClipReader::open_with_threads(&path, plan.clips[clip].fps_rational, 1) {
         Ok(r) => r,
         Err(reason) => return Some(reason),
     };
