@@ -456,6 +456,33 @@ fn existing_output_needs_force_and_failures_leave_nothing() {
     assert!(stderr(&run).contains("--force"));
     assert_eq!(std::fs::read(&out).unwrap(), b"precious");
 
+    // With --plan, options that would shape a new plan are refused, not ignored.
+    let plan_file = tmp.path().join("p.json");
+    assert!(loopy(&[
+        "plan",
+        pattern_folder().to_str().unwrap(),
+        "-d",
+        "2s",
+        "-o",
+        plan_file.to_str().unwrap()
+    ])
+    .status
+    .success());
+    let run = render(&[
+        "--plan",
+        plan_file.to_str().unwrap(),
+        "-o",
+        tmp.path().join("p.mp4").to_str().unwrap(),
+        "--crossfade",
+        "3f",
+    ]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(
+        stderr(&run).contains("--crossfade shapes a new plan"),
+        "{}",
+        stderr(&run)
+    );
+
     // A clip deleted after planning: named in the error, nothing written.
     let folder = shared_tempdir();
     // Four clips (c3 is a copy of c0), so a broken one always has a replacement that

@@ -44,6 +44,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
 
     let plan = match (&args.plan, &args.dir) {
         (Some(path), _) => {
+            refuse_plan_options(&args.plan_options)?;
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             Plan::from_json(&text)
@@ -113,6 +114,30 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     };
     write_sidecar(&sidecar, &summary, args.force)?;
     report(&summary, &sidecar, size, args.json)
+}
+
+/// With `--plan` the plan file fixes the sequence, rate and cross-fade: an option that
+/// would shape a new plan is refused rather than silently ignored.
+fn refuse_plan_options(o: &crate::args::PlanOptionArgs) -> Result<()> {
+    let given = [
+        ("--duration", o.duration.is_some()),
+        ("--count", o.count.is_some()),
+        ("--exact", o.exact),
+        ("--seed", o.seed.is_some()),
+        ("--fps", o.fps.is_some()),
+        ("--crossfade", o.crossfade != "0"),
+        ("--signal", !o.signals.is_empty()),
+        ("--mode", o.mode != "similarity"),
+        ("--learn", o.learn.is_some()),
+        ("--matrix", o.matrix.is_some()),
+        ("--avoid-ngrams", o.avoid_ngrams.is_some()),
+    ];
+    match given.iter().find(|(_, present)| *present) {
+        Some((name, _)) => Err(usage(format!(
+            "{name} shapes a new plan; with --plan the plan file decides (plan again with `loopy plan`)"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn sidecar_path(output: &Path) -> PathBuf {
