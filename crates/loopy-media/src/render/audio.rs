@@ -77,6 +77,32 @@ impl LoopingSource {
     }
 }
 
+/// Adds the audio track (when there is one) and writes the container header: the
+/// stream must exist before the header, and its time base is final only after it.
+/// `frames` at `fps` is the video's length, which the track is looped or cut to.
+pub fn write_header_with_audio(
+    output: &mut ff::format::context::Output,
+    container: Container,
+    audio: Option<&Path>,
+    frames: u64,
+    fps: loopy_core::Rational,
+) -> Result<Option<AudioTrack>, RenderError> {
+    let mut track = match audio {
+        Some(path) => Some(AudioTrack::open(
+            path,
+            output,
+            container,
+            (frames * fps.den(), fps.num()),
+        )?),
+        None => None,
+    };
+    container.write_header(output)?;
+    if let Some(track) = track.as_mut() {
+        track.header_written(output);
+    }
+    Ok(track)
+}
+
 /// The audio stream of the output.
 pub struct AudioTrack {
     source: LoopingSource,
@@ -178,7 +204,7 @@ impl AudioTrack {
     }
 
     /// Reads the stream's time base once the header is written (muxers may change it).
-    pub fn header_written(&mut self, output: &ff::format::context::Output) {
+    fn header_written(&mut self, output: &ff::format::context::Output) {
         if let Some(s) = output.stream(self.stream) {
             self.stream_tb = s.time_base();
         }

@@ -120,19 +120,8 @@ pub fn run(
     drop(first);
     let fps = plan.fps_rational;
     // An audio track is encoded while the video is copied, in step with it.
-    let mut audio = match audio {
-        Some(path) => Some(super::audio::AudioTrack::open(
-            path,
-            &mut output,
-            container,
-            (expected * fps.den(), fps.num()),
-        )?),
-        None => None,
-    };
-    container.write_header(&mut output)?;
-    if let Some(track) = audio.as_mut() {
-        track.header_written(&output);
-    }
+    let mut audio =
+        super::audio::write_header_with_audio(&mut output, container, audio, expected, fps)?;
     let stream_tb = output.stream(0).map(|s| s.time_base()).unwrap_or(out_tb);
     // Output frame k starts at k · fps.den / fps.num seconds, in stream time-base units.
     let at_frame = |k: u64| -> i64 {

@@ -41,6 +41,19 @@ impl StreamKey {
     }
 }
 
+/// Opens a clip's container; the index of its video stream. Reading the file first
+/// turns FFmpeg's vague I/O errors into the system's reason.
+fn open_input(path: &Path) -> Result<(ff::format::context::Input, usize), String> {
+    std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let input = ff::format::input(&path).map_err(|e| format!("cannot open: {e}"))?;
+    let index = input
+        .streams()
+        .best(ff::media::Type::Video)
+        .ok_or("no video stream")?
+        .index();
+    Ok((input, index))
+}
+
 pub struct ClipReader {
     key: StreamKey,
     input: ff::format::context::Input,
@@ -68,13 +81,8 @@ impl ClipReader {
     /// Like [`ClipReader::open`] with a chosen number of decoder threads: one for a
     /// quick look at the first frame, which need not allocate a thread's buffers.
     pub fn open_with_threads(path: &Path, fps: Rational, threads: usize) -> Result<Self, String> {
-        std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
-        let input = ff::format::input(&path).map_err(|e| format!("cannot open: {e}"))?;
-        let stream = input
-            .streams()
-            .best(ff::media::Type::Video)
-            .ok_or_else(|| "no video stream".to_string())?;
-        let index = stream.index();
+        let (input, index) = open_input(path)?;
+        let stream = input.stream(index).ok_or("no video stream")?;
         let time_base = stream.time_base();
         let key = StreamKey::of(&stream.parameters());
         let mut context = ff::codec::Context::from_parameters(stream.parameters())
@@ -110,17 +118,13 @@ impl ClipReader {
     /// flushed and kept, as the CLI's concat demuxer does: no decoder start-up per clip,
     /// and no second set of reference frames alive at the switch.
     pub fn next_clip(mut self, path: &Path, fps: Rational) -> Result<Self, String> {
-        std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
-        let input = ff::format::input(&path).map_err(|e| format!("cannot open: {e}"))?;
-        let stream = input
-            .streams()
-            .best(ff::media::Type::Video)
-            .ok_or_else(|| "no video stream".to_string())?;
+        let (input, index) = open_input(path)?;
+        let stream = input.stream(index).ok_or("no video stream")?;
         if StreamKey::of(&stream.parameters()) != self.key {
             drop(self);
             return ClipReader::open(path, fps);
         }
-        self.stream = stream.index();
+        self.stream = index;
         self.time_base = stream.time_base();
         self.input = input;
         self.decoder.flush();

@@ -2,7 +2,7 @@
 //! frames with timestamps taken from their output index, and writes packets with
 //! correct durations.
 
-use super::output_spec::{Container, VideoCodec};
+use super::output_spec::VideoCodec;
 use crate::error::RenderError;
 use ff::codec::threading;
 use ff::format::Pixel;
@@ -10,7 +10,6 @@ use ff::frame::Video;
 use ff::{Dictionary, Packet};
 use ffmpeg_next as ff;
 use loopy_core::Rational;
-use std::path::Path;
 
 /// Encoder settings from the command line; `None` means the encoder's Loopy default.
 #[derive(Debug, Clone, Default)]
@@ -78,15 +77,13 @@ fn options_for(codec: VideoCodec, settings: &EncoderSettings) -> Dictionary<'sta
 }
 
 impl VideoSink {
-    pub fn open(
-        path: &Path,
-        container: Container,
-        codec: VideoCodec,
-        size: (u32, u32),
-        fps: Rational,
-        settings: &EncoderSettings,
-        audio: Option<(&Path, u64)>,
-    ) -> Result<Self, RenderError> {
+    /// Opens the job's temporary output with the video encoder (and audio track) its
+    /// options ask for, and writes the header.
+    pub fn open(job: &super::RenderJob) -> Result<Self, RenderError> {
+        let (path, container, opts) = (job.temp, job.container, job.opts);
+        let (codec, size, fps, settings) =
+            (opts.codec, opts.size, job.plan.fps_rational, &opts.encoder);
+        let (audio, total_frames) = (opts.audio.as_deref(), job.total_frames());
         let fail = |what: &'static str| move |e: ff::Error| RenderError::ffmpeg(what, e);
         let mut output = ff::format::output_as(&path, container.muxer())
             .map_err(fail("cannot create the output"))?;
@@ -147,19 +144,13 @@ impl VideoSink {
         stream.set_avg_frame_rate(ff::Rational::new(fps.num() as i32, fps.den() as i32));
         let stream_index = stream.index();
         // The audio track's length is the video's: total frames · fps.den / fps.num seconds.
-        let mut audio = match audio {
-            Some((path, frames)) => Some(super::audio::AudioTrack::open(
-                path,
-                &mut output,
-                container,
-                (frames * fps.den(), fps.num()),
-            )?),
-            None => None,
-        };
-        container.write_header(&mut output)?;
-        if let Some(track) = audio.as_mut() {
-            track.header_written(&output);
-        }
+        let audio = super::audio::write_header_with_audio(
+            &mut output,
+            container,
+            audio,
+            total_frames,
+            fps,
+        )?;
         let stream_tb = output
             .stream(stream_index)
             .map(|s| s.time_base())

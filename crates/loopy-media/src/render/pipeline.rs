@@ -82,8 +82,7 @@ pub fn run(
         placements,
         spans,
         opts,
-        container,
-        temp,
+        ..
     } = *job;
     let expected = job.total_frames();
     debug_assert_eq!(spans.iter().map(|s| s.frames).sum::<u64>(), expected);
@@ -101,16 +100,7 @@ pub fn run(
     let (shell_tx, shell_rx) = channel::<Video>();
     let (composed_tx, composed_rx) = sync_channel::<Out>(STAGE_QUEUE);
     let (encode_tx, encode_rx) = sync_channel::<Out>(STAGE_QUEUE);
-    let audio = opts.audio.as_deref().map(|path| (path, expected));
-    let mut sink = VideoSink::open(
-        temp,
-        container,
-        opts.codec,
-        opts.size,
-        plan.fps_rational,
-        &opts.encoder,
-        audio,
-    )?;
+    let mut sink = VideoSink::open(job)?;
     let mut sheet = match opts.thumbnails_every {
         Some(every) => Some(ContactSheet::new(opts.size, every.max(1), expected)?),
         None => None,
