@@ -90,7 +90,8 @@ impl Catalog {
     }
 }
 
-fn most_common<T: Ord + Copy>(items: impl Iterator<Item = T>) -> Option<T> {
+/// The value that occurs most often; ties go to the larger value.
+pub fn most_common<T: Ord + Copy>(items: impl Iterator<Item = T>) -> Option<T> {
     let mut counts = std::collections::BTreeMap::new();
     for item in items {
         *counts.entry(item).or_insert(0usize) += 1;
@@ -142,7 +143,7 @@ impl ClipInfo {
             pix_fmt: "yuv420p".into(),
             fps,
             frames,
-            duration_s: frames as f64 * fps.den() as f64 / fps.num() as f64,
+            duration_s: fps.seconds(frames),
             has_audio: false,
             size: 0,
             mtime_ns: 0,

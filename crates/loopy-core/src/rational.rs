@@ -58,6 +58,11 @@ impl Rational {
     pub fn as_f64(&self) -> f64 {
         self.num as f64 / self.den as f64
     }
+
+    /// How long `frames` frames last at this rate, in seconds.
+    pub fn seconds(&self, frames: u64) -> f64 {
+        frames as f64 * self.den as f64 / self.num as f64
+    }
 }
 
 impl fmt::Display for Rational {

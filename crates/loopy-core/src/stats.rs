@@ -99,7 +99,7 @@ pub fn compute(
         longest_repeat: longest_repeat(sequence) as u64,
         mean_seam_distance,
         uniform_mean_seam_distance: seams.and_then(SeamMatrix::uniform_mean),
-        total_duration_s: total_frames as f64 * fps.den() as f64 / fps.num() as f64,
+        total_duration_s: fps.seconds(total_frames),
         total_frames,
     }
 }

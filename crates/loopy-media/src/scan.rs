@@ -158,7 +158,7 @@ fn examine(
             pix_fmt: probed.pix_fmt,
             fps: probed.fps,
             frames: probed.frames,
-            duration_s: probed.frames as f64 * probed.fps.den() as f64 / probed.fps.num() as f64,
+            duration_s: probed.fps.seconds(probed.frames),
             has_audio: probed.has_audio,
             size,
             mtime_ns,

@@ -6,13 +6,14 @@ use crate::exit::usage;
 use crate::output::{check_overwrite, format_seconds, print_json, write_atomically};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use loopy_core::catalog::most_common;
 use loopy_core::spec::{ms_to_frames_ceil, parse_duration_ms};
 use loopy_core::Plan;
 use loopy_media::render::{
     self, CopyMode, EncoderSettings, RenderOptions, RenderSummary, VideoCodec,
 };
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,7 +31,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         }
     };
     let fit = args.fit.parse().map_err(usage)?;
-    let sidecar = sidecar_path(&args.output);
+    let sidecar = render::beside(&args.output, ".plan.json");
     check_overwrite(&sidecar, args.force)?;
     let requested_size = args.size.as_deref().map(parse_size).transpose()?;
     let bitrate = args.bitrate.as_deref().map(parse_bitrate).transpose()?;
@@ -57,7 +58,16 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         }
         (None, None) => return Err(usage("give a clip folder or --plan FILE")),
     };
-    let size = requested_size.unwrap_or_else(|| most_common_size(&plan));
+    // Default size: the one most planned entries have.
+    let size = requested_size
+        .or_else(|| {
+            most_common(
+                plan.sequence
+                    .iter()
+                    .map(|&i| (plan.clips[i].width, plan.clips[i].height)),
+            )
+        })
+        .unwrap_or((1280, 720));
     let thumbnails_every = if args.thumbnails {
         Some(ms_to_frames_ceil(parse_duration_ms(&args.thumb_every)?, plan.fps_rational).max(1))
     } else {
@@ -140,12 +150,6 @@ fn refuse_plan_options(o: &crate::args::PlanOptionArgs) -> Result<()> {
     }
 }
 
-fn sidecar_path(output: &Path) -> PathBuf {
-    let mut name = output.as_os_str().to_owned();
-    name.push(".plan.json");
-    PathBuf::from(name)
-}
-
 fn parse_size(text: &str) -> Result<(u32, u32)> {
     let bad = || usage(format!("--size `{text}`: expected WxH, like 1280x720"));
     let (w, h) = text.split_once(['x', 'X']).ok_or_else(bad)?;
@@ -172,20 +176,6 @@ fn parse_bitrate(text: &str) -> Result<u64> {
         return Err(bad());
     }
     Ok((value * scale) as u64)
-}
-
-fn most_common_size(plan: &Plan) -> (u32, u32) {
-    let mut counts = std::collections::BTreeMap::new();
-    for &i in &plan.sequence {
-        *counts
-            .entry((plan.clips[i].width, plan.clips[i].height))
-            .or_insert(0usize) += 1;
-    }
-    counts
-        .into_iter()
-        .max_by_key(|&(_, n)| n)
-        .map(|(s, _)| s)
-        .unwrap_or((1280, 720))
 }
 
 /// First Ctrl-C: stop cleanly (the render removes its temporary file). Second: remove

@@ -191,8 +191,7 @@ pub fn render(
     };
     let output_bytes = std::fs::metadata(temp.path()).map(|m| m.len()).unwrap_or(0);
     temp.persist(&opts.output, opts.force)?;
-    let duration_s =
-        frames as f64 * plan.fps_rational.den() as f64 / plan.fps_rational.num() as f64;
+    let duration_s = plan.fps_rational.seconds(frames);
     let wall_s = started.elapsed().as_secs_f64();
     Ok(RenderSummary {
         output: opts.output.clone(),
@@ -238,6 +237,14 @@ pub(crate) fn clip_error(
         frame,
         reason: reason.into(),
     }
+}
+
+/// A file that belongs to an output: its path with `suffix` appended
+/// (`out.mp4` → `out.mp4.plan.json`, `out.mp4.thumbs.png`).
+pub fn beside(output: &Path, suffix: &str) -> PathBuf {
+    let mut name = output.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 /// The clip file behind a plan entry.

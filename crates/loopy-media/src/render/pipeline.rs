@@ -164,7 +164,7 @@ pub fn run(
     }
     sink.finish()?;
     if let (Some(sheet), Some(_)) = (sheet, opts.thumbnails_every) {
-        sheet.write(&super::thumbs::sheet_path(&opts.output))?;
+        sheet.write(&super::beside(&opts.output, ".thumbs.png"))?;
     }
     Ok(written)
 }

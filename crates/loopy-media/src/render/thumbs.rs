@@ -7,18 +7,12 @@ use ff::format::Pixel;
 use ff::frame::Video;
 use ff::software::scaling::{Context as Scaler, Flags};
 use ffmpeg_next as ff;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const TILE_WIDTH: u32 = 192;
 const COLUMNS: u32 = 6;
 /// More tiles than this make an unreadable sheet; later samples are left out.
 pub const MAX_TILES: u64 = 120;
-
-pub fn sheet_path(output: &Path) -> PathBuf {
-    let mut name = output.as_os_str().to_owned();
-    name.push(".thumbs.png");
-    PathBuf::from(name)
-}
 
 pub struct ContactSheet {
     every: u64,
