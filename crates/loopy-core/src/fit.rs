@@ -1,7 +1,8 @@
 //! How a clip of one size fills an output of another: `letterbox` (whole picture,
 //! aspect kept, black bars), `crop` (fills the frame, aspect kept, edges cut) or
-//! `stretch` (fills the frame, aspect changed). Rectangles are aligned to even
-//! coordinates and sizes so that 4:2:0 chroma planes line up.
+//! `stretch` (fills the frame, aspect changed). A centred rectangle leaves equal, even
+//! margins (its length differs from the whole by a multiple of 4), so 4:2:0 chroma
+//! planes line up and bars on both sides have the same width.
 
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
@@ -44,8 +45,20 @@ impl Rect {
     }
 }
 
-fn even(v: u64) -> u32 {
-    (v as u32) & !1
+/// The length nearest to `num / den` (which must not exceed `whole`) that leaves an
+/// even margin on both sides of a centred span: `whole − length` a multiple of 4, so
+/// the offset `(whole − length) / 2` is even (4:2:0 chroma lines up) and both margins
+/// are equal. At least 2 (or `whole` when it is smaller).
+fn centred_length(num: u64, den: u64, whole: u64) -> u32 {
+    let den = den.max(1);
+    let exact_margin = (whole * den).saturating_sub(num);
+    // round(margin / 4) with integers: margins of 4 pixels each step.
+    let steps = (2 * exact_margin + 4 * den) / (8 * den);
+    let mut length = whole.saturating_sub(4 * steps);
+    if length < 2 {
+        length += 4;
+    }
+    length.min(whole) as u32
 }
 
 /// The part of the source that is shown and where it lands in the output.
@@ -58,25 +71,23 @@ pub fn fit_rects(src: (u32, u32), dst: (u32, u32), fit: Fit) -> (Rect, Rect) {
         Fit::Letterbox => {
             // Scale so the whole source fits, then centre it.
             let (w, h) = if sw * dh > sh * dw {
-                (dw, (sh * dw + sw / 2) / sw)
+                (dst.0, centred_length(sh * dw, sw, dh))
             } else {
-                ((sw * dh + sh / 2) / sh, dh)
+                (centred_length(sw * dh, sh, dw), dst.1)
             };
-            let (w, h) = (even(w).max(2), even(h).max(2));
-            let x = even((dw - w as u64) / 2);
-            let y = even((dh - h as u64) / 2);
+            let x = (dst.0 - w) / 2;
+            let y = (dst.1 - h) / 2;
             (Rect::full(src.0, src.1), Rect { x, y, w, h })
         }
         Fit::Crop => {
             // Take the centred part of the source with the output's aspect.
             let (w, h) = if sw * dh > sh * dw {
-                ((dw * sh + dh / 2) / dh, sh)
+                (centred_length(dw * sh, dh, sw), src.1)
             } else {
-                (sw, (dh * sw + dw / 2) / dw)
+                (src.0, centred_length(dh * sw, dw, sh))
             };
-            let (w, h) = (even(w).max(2), even(h).max(2));
-            let x = even((sw - w as u64) / 2);
-            let y = even((sh - h as u64) / 2);
+            let x = (src.0 - w) / 2;
+            let y = (src.1 - h) / 2;
             (Rect { x, y, w, h }, Rect::full(dst.0, dst.1))
         }
     }
@@ -136,6 +147,34 @@ mod tests {
             }
         );
         assert_eq!(d, Rect::full(720, 720));
+    }
+
+    #[test]
+    fn bars_are_even_and_equal() {
+        // Portrait phone video into landscape: 404 wide (405 exactly), 438 each side.
+        let (_, d) = fit_rects((1080, 1920), (1280, 720), Fit::Letterbox);
+        assert_eq!((d.x, d.w), (438, 404));
+        for src in [(202, 360), (854, 480), (1920, 800), (176, 144), (720, 1280)] {
+            for dst in [
+                (1280, 720),
+                (720, 1280),
+                (320, 180),
+                (640, 360),
+                (1920, 1080),
+            ] {
+                let (_, d) = fit_rects(src, dst, Fit::Letterbox);
+                assert_eq!(dst.0 - d.w - d.x, d.x, "{src:?} → {dst:?}: {d:?}");
+                assert_eq!(dst.1 - d.h - d.y, d.y, "{src:?} → {dst:?}: {d:?}");
+                assert_eq!((d.x % 2, d.y % 2, d.w % 2, d.h % 2), (0, 0, 0, 0));
+                // Within 2 pixels of the exact aspect-preserving size.
+                let exact_w = (src.0 as f64 * d.h as f64 / src.1 as f64).min(dst.0 as f64);
+                let exact_h = (src.1 as f64 * d.w as f64 / src.0 as f64).min(dst.1 as f64);
+                assert!((d.w as f64 - exact_w).abs() <= 2.5 || (d.h as f64 - exact_h).abs() <= 2.5);
+                let (s, _) = fit_rects(src, dst, Fit::Crop);
+                assert_eq!(src.0 - s.w - s.x, s.x, "{src:?} → {dst:?}: crop {s:?}");
+                assert_eq!(src.1 - s.h - s.y, s.y, "{src:?} → {dst:?}: crop {s:?}");
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Converts decoded frames to the output's size and YUV 4:2:0 with swscale,
-//! honouring `--fit`: a crop is a pointer offset into the source, a letterbox a
-//! pointer offset into the destination over black, so neither costs an extra copy.
+//! honouring `--fit`: a crop is a pointer offset into the source. A letterboxed
+//! picture is scaled into a frame of its own size and then copied row by row into
+//! place over black: swscale writes whole SIMD blocks past the end of a row, so
+//! scaling straight into the middle of the output would spill a few columns of
+//! garbage into the right-hand bar (a grey stripe beside pillarboxed pictures).
 
 use ff::format::Pixel;
 use ff::frame::Video;
@@ -15,7 +18,8 @@ pub struct FitScaler {
     src_format: Pixel,
     src_steps: [i32; 4],
     src_shift: (u8, u8),
-    fill: bool,
+    /// The picture at its scaled size, when it only covers part of the output.
+    letterboxed: Option<Video>,
 }
 
 // SAFETY: the SwsContext is used by one thread at a time (the scaler moves with its stage).
@@ -73,7 +77,8 @@ impl FitScaler {
             src_format,
             src_steps: steps,
             src_shift: (descriptor.log2_chroma_w(), descriptor.log2_chroma_h()),
-            fill: dst != Rect::full(dst_size.0, dst_size.1),
+            letterboxed: (dst != Rect::full(dst_size.0, dst_size.1))
+                .then(|| Video::new(Pixel::YUV420P, dst.w, dst.h)),
         }))
     }
 
@@ -82,17 +87,28 @@ impl FitScaler {
         if src.format() != self.src_format {
             return Err("the clip changed pixel format mid-stream".into());
         }
-        if self.fill {
+        let Some(mut picture) = self.letterboxed.take() else {
+            return self.scale(src, dst);
+        };
+        let scaled = self.scale(src, &mut picture);
+        if scaled.is_ok() {
             fill_black(dst);
+            place(&picture, dst, self.dst.x as usize, self.dst.y as usize);
         }
-        // SAFETY: plane pointers are offset inside their planes: the rectangles lie
-        // within the frames (fit_rects keeps them inside and even-aligned).
+        self.letterboxed = Some(picture);
+        scaled
+    }
+
+    /// Scales the source rectangle over the whole of `target`.
+    fn scale(&mut self, src: &Video, target: &mut Video) -> Result<(), String> {
+        // SAFETY: source plane pointers are offset inside their planes (fit_rects keeps
+        // the crop rectangle inside the frame, even-aligned); the target is a whole
+        // frame of the scaler's destination size.
         unsafe {
             let s = src.as_ptr();
-            let d = dst.as_mut_ptr();
+            let d = target.as_mut_ptr();
             let mut src_planes = [ptr::null::<u8>(); 4];
-            let mut dst_planes = [ptr::null_mut::<u8>(); 4];
-            for p in 0..4 {
+            for (p, plane) in src_planes.iter_mut().enumerate() {
                 let data = (*s).data[p];
                 if !data.is_null() {
                     let (sx, sy) = if p == 1 || p == 2 {
@@ -102,14 +118,7 @@ impl FitScaler {
                     };
                     let offset = (self.src.y >> sy) as isize * (*s).linesize[p] as isize
                         + (self.src.x >> sx) as isize * self.src_steps[p] as isize;
-                    src_planes[p] = data.offset(offset);
-                }
-                let ddata = (*d).data[p];
-                if !ddata.is_null() && p < 3 {
-                    let shift = if p == 0 { 0 } else { 1 };
-                    let offset = (self.dst.y >> shift) as isize * (*d).linesize[p] as isize
-                        + (self.dst.x >> shift) as isize;
-                    dst_planes[p] = ddata.offset(offset);
+                    *plane = data.offset(offset);
                 }
             }
             let ret = ff::ffi::sws_scale(
@@ -118,7 +127,7 @@ impl FitScaler {
                 (*s).linesize.as_ptr(),
                 0,
                 self.src.h as i32,
-                dst_planes.as_ptr(),
+                (*d).data.as_ptr(),
                 (*d).linesize.as_ptr(),
             );
             if ret <= 0 {
@@ -126,6 +135,25 @@ impl FitScaler {
             }
         }
         Ok(())
+    }
+}
+
+/// Copies a yuv420p `picture` into `frame` with its top-left corner at (x, y), both
+/// even: exactly the picture's width of every row, nothing beside it.
+fn place(picture: &Video, frame: &mut Video, x: usize, y: usize) {
+    for plane in 0..3 {
+        let shift = usize::from(plane > 0);
+        let (w, h) = (
+            (picture.width() as usize) >> shift,
+            (picture.height() as usize) >> shift,
+        );
+        let (from_stride, to_stride) = (picture.stride(plane), frame.stride(plane));
+        let from = picture.data(plane);
+        let to = frame.data_mut(plane);
+        for row in 0..h {
+            let at = ((y >> shift) + row) * to_stride + (x >> shift);
+            to[at..at + w].copy_from_slice(&from[row * from_stride..row * from_stride + w]);
+        }
     }
 }
 
