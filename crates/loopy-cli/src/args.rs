@@ -46,8 +46,8 @@ pub struct FolderArgs {
     #[arg(long)]
     pub recursive: bool,
     /// Look at no more than N files
-    #[arg(long, value_name = "N")]
-    pub max: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max: Option<u64>,
     /// Neither read nor write DIR/.loopy/catalog.json
     #[arg(long)]
     pub no_cache: bool,
@@ -98,35 +98,36 @@ pub struct PlanOptionArgs {
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
     /// Trim the last clip so the output lasts exactly --duration
-    #[arg(long)]
+    #[arg(long, conflicts_with = "count")]
     pub exact: bool,
-    /// uniform, similarity (last frame → first frame), learned (--learn) or custom (--matrix)
-    #[arg(long, default_value = "similarity")]
-    pub mode: String,
-    /// similarity: σ = median pairwise distance × SIGMA; smaller prefers close matches more
-    #[arg(long, default_value_t = 1.0)]
-    pub sigma: f64,
+    /// uniform, similarity (last frame → first frame; the default), learned (implied by
+    /// --learn) or custom (implied by --matrix)
+    #[arg(long)]
+    pub mode: Option<String>,
+    /// similarity: σ = median pairwise distance × SIGMA (default 1); smaller prefers close matches more
+    #[arg(long)]
+    pub sigma: Option<f64>,
     /// learned: example sequence, one clip name per line, or an earlier plan.json
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "matrix")]
     pub learn: Option<PathBuf>,
-    /// learned: added to every transition count
-    #[arg(long, default_value_t = 0.1)]
-    pub smoothing: f64,
+    /// learned: added to every transition count (default 0.1)
+    #[arg(long)]
+    pub smoothing: Option<f64>,
     /// custom: weight matrix, CSV with a header row of clip names, or JSON {"from": {"to": w}}
     #[arg(long, value_name = "FILE")]
     pub matrix: Option<PathBuf>,
-    /// A clip used within the last W picks is not picked again while another is allowed
-    #[arg(long, value_name = "W", default_value_t = 5)]
-    pub history: usize,
+    /// A clip used within the last W picks is not picked again while another is allowed (default 5)
+    #[arg(long, value_name = "W")]
+    pub history: Option<usize>,
     /// Never repeat a run of N clips while an alternative exists
     #[arg(long, value_name = "N")]
     pub avoid_ngrams: Option<usize>,
     /// Steer by tag: TAG=VALUE with VALUE in [-1, 1] (repeatable)
     #[arg(long = "signal", value_name = "TAG=VALUE")]
     pub signals: Vec<String>,
-    /// How strongly signals act (α in 1 + α·value·relevance)
-    #[arg(long, default_value_t = 0.5)]
-    pub signal_strength: f64,
+    /// How strongly signals act (α in 1 + α·value·relevance; default 0.5)
+    #[arg(long, requires = "signals")]
+    pub signal_strength: Option<f64>,
     /// Random seed; a random one is chosen, printed and recorded when absent
     #[arg(long)]
     pub seed: Option<u64>,
@@ -134,8 +135,8 @@ pub struct PlanOptionArgs {
     #[arg(long)]
     pub fps: Option<String>,
     /// Cross-fade between clips: 0.3s or 9f (default 0)
-    #[arg(long, default_value = "0")]
-    pub crossfade: String,
+    #[arg(long)]
+    pub crossfade: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -163,7 +164,7 @@ pub struct RenderArgs {
     #[arg(long, default_value = "h264")]
     pub codec: String,
     /// Constant quality (default: 23 h264, 28 h265, 32 vp9, 35 av1)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "bitrate")]
     pub crf: Option<u32>,
     /// Encoder preset (default: veryfast for h264/h265, cpu-used 5 for vp9, 10 for av1, standard for prores)
     #[arg(long)]
@@ -186,9 +187,9 @@ pub struct RenderArgs {
     /// Also write OUT.thumbs.png, one frame every --thumb-every
     #[arg(long)]
     pub thumbnails: bool,
-    /// Interval between contact-sheet frames
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
-    pub thumb_every: String,
+    /// Interval between contact-sheet frames (default 10s)
+    #[arg(long, value_name = "DURATION", requires = "thumbnails")]
+    pub thumb_every: Option<String>,
     /// Replace broken clips with others instead of failing (recorded in OUT.plan.json)
     #[arg(long)]
     pub skip_bad: bool,

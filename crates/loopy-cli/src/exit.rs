@@ -32,6 +32,7 @@ pub fn code_for(error: &anyhow::Error) -> i32 {
                 cause.downcast_ref::<loopy_media::ScanError>(),
                 Some(
                     loopy_media::ScanError::NotADirectory(_)
+                        | loopy_media::ScanError::NoSuchDirectory(_)
                         | loopy_media::ScanError::Pattern { .. }
                         | loopy_media::ScanError::Manifest { .. }
                 )
@@ -42,4 +43,17 @@ pub fn code_for(error: &anyhow::Error) -> i32 {
     } else {
         1
     }
+}
+
+/// Whether the error is a write to a closed pipe.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(|e| e.io_error_kind())
+                == Some(std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -12,15 +12,29 @@ use clap::Parser;
 fn main() {
     let cli = args::Cli::parse();
     init_logging(cli.global.verbose, cli.global.quiet);
+    output::set_quiet(cli.global.quiet);
     loopy_media::init(cli.global.verbose > 1);
-    let result = match &cli.command {
-        args::Command::Scan(a) => commands::scan::run(a),
-        args::Command::Plan(a) => commands::plan::run(a),
-        args::Command::Render(a) => commands::render::run(a),
+    let (result, json) = match &cli.command {
+        args::Command::Scan(a) => (commands::scan::run(a), a.json),
+        args::Command::Plan(a) => (commands::plan::run(a), a.json),
+        args::Command::Render(a) => (commands::render::run(a), a.json),
     };
     if let Err(error) = result {
+        // A closed stdout (`loopy plan … | head -1`) is the reader's choice, not a failure.
+        if exit::is_broken_pipe(&error) {
+            std::process::exit(0);
+        }
+        let code = exit::code_for(&error);
         eprintln!("error: {error:#}");
-        std::process::exit(exit::code_for(&error));
+        if json {
+            // Programs that asked for JSON get the error as JSON too.
+            let _ = output::print_json(&serde_json::json!({
+                "error": format!("{error:#}"),
+                "kind": if code == 2 { "usage" } else { "runtime" },
+                "exit_code": code,
+            }));
+        }
+        std::process::exit(code);
     }
 }
 

@@ -1,9 +1,58 @@
-//! Output helpers: aligned tables, JSON on stdout, durations for people, and files
-//! written atomically without replacing anything unless asked to.
+//! Output helpers: aligned tables, JSON on stdout, durations for people, progress
+//! bars, `-q`, and files written atomically without replacing anything unless asked to.
+//!
+//! Everything printed to stdout goes through a fallible write, so that a closed pipe
+//! (`loopy plan … | head -1`) ends the program quietly instead of panicking.
 
 use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// `-q`: only errors on stderr (no summaries, skip lines or progress bars).
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
+/// A progress bar on stderr, drawn only on a terminal and never with `-q`.
+pub fn progress_bar(total: u64, template: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
+    bar.set_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    if !quiet() && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_draw_target(ProgressDrawTarget::stderr());
+    }
+    bar
+}
+
+/// Prints `text` on stdout; fails (rather than panics) when stdout is closed.
+pub fn out(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// A summary line for people: stdout or stderr, never with `-q`.
+pub fn say(line: &str, on_stderr: bool) -> Result<()> {
+    if quiet() {
+        return Ok(());
+    }
+    if on_stderr {
+        eprintln!("{line}");
+        Ok(())
+    } else {
+        out(&format!("{line}\n"))
+    }
+}
 
 /// A plain text table with left-aligned columns.
 pub struct Table {
@@ -21,7 +70,7 @@ impl Table {
         self.rows.push(cells.to_vec());
     }
 
-    pub fn print(&self) {
+    pub fn print(&self) -> Result<()> {
         let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
         let widths: Vec<usize> = (0..columns)
             .map(|c| {
@@ -40,8 +89,9 @@ impl Table {
                 .zip(&widths)
                 .map(|(cell, w)| format!("{cell:<w$}"))
                 .collect();
-            let _ = writeln!(out, "{}", line.join("  ").trim_end());
+            writeln!(out, "{}", line.join("  ").trim_end())?;
         }
+        Ok(())
     }
 }
 
@@ -62,14 +112,27 @@ pub fn format_seconds(seconds: f64) -> String {
 
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value).context("cannot write JSON to stdout")?;
+    serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
+    out.flush()?;
     Ok(())
+}
+
+/// A device, pipe or socket (`/dev/null`, a FIFO): written to in place, since writing
+/// there replaces nothing.
+pub fn is_special(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
 /// Refuses to touch an existing `path` unless `force`: checked before any work starts.
 pub fn check_overwrite(path: &Path, force: bool) -> Result<()> {
-    if path.exists() && !force {
+    if path.is_dir() {
+        return Err(crate::exit::usage(format!(
+            "{} is a folder; give a file name",
+            path.display()
+        )));
+    }
+    if path.exists() && !force && !is_special(path) {
         return Err(crate::exit::usage(format!(
             "{} already exists; pass --force to replace it",
             path.display()
@@ -82,6 +145,13 @@ pub fn check_overwrite(path: &Path, force: bool) -> Result<()> {
 /// that `path` is either untouched or complete. Without `force` an existing `path`
 /// is never replaced, even one that appeared while we worked.
 pub fn write_atomically(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
+    if is_special(path) {
+        return std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(bytes))
+            .with_context(|| format!("cannot write {}", path.display()));
+    }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

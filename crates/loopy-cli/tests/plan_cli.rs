@@ -174,7 +174,7 @@ fn user_mistakes_exit_2_with_a_clear_message() {
         (vec!["-d", "ten"], "invalid duration"),
         (vec!["-d", "10s", "--signal", "talk=2"], "between -1 and 1"),
         (
-            vec!["-d", "10s", "--crossfade", "20f"],
+            vec!["-d", "10s", "--crossfade", "31f"],
             "longer than half the shortest clip",
         ),
         (vec!["-d", "10s", "--fps", "0"], "invalid frame rate"),

@@ -33,10 +33,17 @@ pub struct PlanOptions {
     pub fps: Option<Rational>,
     pub crossfade: CrossfadeSpec,
     pub history: usize,
+    /// The user asked for `history` (rather than taking the default): only then is
+    /// shrinking it for a small library worth a warning.
+    pub history_explicit: bool,
     pub avoid_ngrams: Option<usize>,
     pub signals: Vec<Signal>,
     pub signal_strength: f64,
 }
+
+/// The most entries a plan may have: about 70 MB of plan file, weeks of output at
+/// any clip length this tool is for. Longer requests are refused, not attempted.
+pub const MAX_PLAN_ENTRIES: u64 = 10_000_000;
 
 impl Default for PlanOptions {
     fn default() -> Self {
@@ -48,6 +55,7 @@ impl Default for PlanOptions {
             fps: None,
             crossfade: CrossfadeSpec::Frames(0),
             history: 5,
+            history_explicit: false,
             avoid_ngrams: None,
             signals: Vec::new(),
             signal_strength: 0.5,
@@ -88,6 +96,37 @@ fn incoming_weight(mode: &ModeSpec, n: usize) -> Option<Vec<f64>> {
         }
         _ => None,
     }
+}
+
+/// Refuses a request whose plan would exceed [`MAX_PLAN_ENTRIES`], before planning.
+fn check_plan_size(
+    clips: &[crate::catalog::ClipInfo],
+    target: &[f64],
+    length: Length,
+    fps: Rational,
+    crossfade: u64,
+) -> Result<(), PlanError> {
+    let entries = match length {
+        Length::Entries(count) => count,
+        Length::Millis(ms) => {
+            // Every entry adds at least the shortest usable clip less one cross-fade.
+            let shortest = clips
+                .iter()
+                .zip(target)
+                .filter(|(_, &t)| t > 0.0)
+                .map(|(c, _)| whole_output_frames(c.frames, c.fps, fps).saturating_sub(crossfade))
+                .min()
+                .unwrap_or(1)
+                .max(1);
+            ms_to_frames_ceil(ms, fps) / shortest
+        }
+    };
+    if entries > MAX_PLAN_ENTRIES {
+        return Err(PlanError::InvalidOption(format!(
+            "the plan would need up to {entries} clips; the limit is {MAX_PLAN_ENTRIES} (plan shorter pieces, or use `loopy serve` for endless output)"
+        )));
+    }
+    Ok(())
 }
 
 /// Makes a plan. Same catalog + same options (seed included) ⇒ the same plan, bit for bit.
@@ -143,32 +182,54 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Planned, PlanError>
     }
 
     let crossfade = opts.crossfade.frames_at(fps);
-    if crossfade > 0 {
-        if let Some((shortest, frames)) = clips
-            .iter()
-            .zip(&target)
-            .filter(|(_, &t)| t > 0.0)
-            .map(|(c, _)| (c, whole_output_frames(c.frames, c.fps, fps)))
-            .min_by_key(|&(_, f)| f)
-        {
-            if crossfade * 2 > frames {
-                return Err(PlanError::CrossfadeTooLong {
-                    crossfade,
-                    clip: shortest.path.clone(),
-                    frames,
-                });
-            }
+    if crossfade == 0 && opts.crossfade.is_nonzero() {
+        return Err(PlanError::InvalidCrossfade(
+            opts.crossfade.to_string(),
+            format!("shorter than one frame at {fps} fps; use 0 or at least 1f"),
+        ));
+    }
+    // A clip must hold a cross-fade at each end; shorter ones sit this plan out.
+    let mut usable = 0;
+    for (clip, t) in clips.iter().zip(target.iter_mut()) {
+        let frames = whole_output_frames(clip.frames, clip.fps, fps);
+        if *t > 0.0 && (frames == 0 || frames < crossfade * 2) {
+            *t = 0.0;
+            warnings.push(format!(
+                "{}: {frames} output frames, too short for {crossfade}-frame cross-fades at both ends; left out",
+                clip.path
+            ));
+        } else if *t > 0.0 {
+            usable += 1;
         }
     }
+    if usable == 0 {
+        let (shortest, frames) = clips
+            .iter()
+            .map(|c| (c, whole_output_frames(c.frames, c.fps, fps)))
+            .max_by_key(|&(_, f)| f)
+            .ok_or(PlanError::EmptyCatalog)?;
+        return Err(PlanError::CrossfadeTooLong {
+            crossfade,
+            clip: shortest.path.clone(),
+            frames,
+        });
+    }
+    if usable == 1 {
+        warnings.push(
+            "only one clip can be used: the plan plays it over and over (add clips to get variety)"
+                .into(),
+        );
+    }
+    check_plan_size(clips, &target, opts.length, fps, crossfade)?;
 
     let seams = SeamMatrix::from_clips(clips);
     let model = WeightModel::new(&opts.mode, &seams, target)?;
     model.check_successors(clips)?;
 
-    let history = effective_history(opts.history, n);
-    if history < opts.history {
+    let history = effective_history(opts.history, usable);
+    if history < opts.history && opts.history_explicit && usable > 1 {
         warnings.push(format!(
-            "--history {} is too large for {n} clips; using {history} so that every pick keeps a choice",
+            "--history {} is too large for {usable} usable clips; using {history} so that every pick keeps a choice",
             opts.history
         ));
     }

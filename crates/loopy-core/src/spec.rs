@@ -82,7 +82,21 @@ pub enum CrossfadeSpec {
     Frames(u64),
 }
 
+impl std::fmt::Display for CrossfadeSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CrossfadeSpec::Millis(ms) => write!(f, "{ms}ms"),
+            CrossfadeSpec::Frames(n) => write!(f, "{n}f"),
+        }
+    }
+}
+
 impl CrossfadeSpec {
+    /// Whether any cross-fade was asked for.
+    pub fn is_nonzero(&self) -> bool {
+        !matches!(self, CrossfadeSpec::Millis(0) | CrossfadeSpec::Frames(0))
+    }
+
     /// Parses `0`, `0.3s`, `300ms` or `9f`.
     pub fn parse(text: &str) -> Result<Self, PlanError> {
         let s = text.trim().to_ascii_lowercase();

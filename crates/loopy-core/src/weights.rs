@@ -203,7 +203,7 @@ impl WeightModel {
         }
         if !(0..self.n).any(|b| self.target[b] > 0.0) {
             return Err(PlanError::InvalidOption(
-                "every clip has weight zero (manifest weights or signals remove them all)".into(),
+                "every clip has weight zero: nothing can be picked (check the weights in loopy.toml and the signals)".into(),
             ));
         }
         Ok(())
@@ -339,6 +339,16 @@ impl NamedMatrix {
                 mentioned[b] = true;
                 dense[a * n + b] = w;
             }
+        }
+        let off_diagonal = |i: usize| i / n.max(1) != i % n.max(1);
+        if !dense
+            .iter()
+            .enumerate()
+            .any(|(i, &w)| w > 0.0 && off_diagonal(i))
+        {
+            return Err(PlanError::Matrix(
+                "no weight above zero between two different clips: nothing could be picked".into(),
+            ));
         }
         let unmentioned = (0..n).filter(|&i| !mentioned[i]).collect();
         Ok((dense, unmentioned))

@@ -158,12 +158,67 @@ fn history_too_large_is_relaxed_with_a_warning() {
         &c,
         &PlanOptions {
             history: 10,
+            history_explicit: true,
             ..PlanOptions::default()
         },
     )
     .unwrap();
     assert_eq!(planned.plan.settings.history_effective, 2);
     assert!(planned.warnings.iter().any(|w| w.contains("--history 10")));
+    // The default window shrinks quietly: the user never asked for 5.
+    let default = plan(&c, &PlanOptions::default()).unwrap();
+    assert_eq!(default.plan.settings.history_effective, 2);
+    assert!(default.warnings.is_empty(), "{:?}", default.warnings);
+}
+
+#[test]
+fn clips_too_short_for_the_crossfade_sit_out() {
+    let fps = Rational::new(30, 1).unwrap();
+    let mut c = lib(3);
+    c.clips
+        .push(ClipInfo::synthetic("one_frame.mp4", 1, fps, 0, 0));
+    let opts = PlanOptions {
+        crossfade: CrossfadeSpec::Frames(9),
+        length: Length::Entries(50),
+        ..PlanOptions::default()
+    };
+    let planned = plan(&c, &opts).unwrap();
+    assert!(!planned.plan.sequence.contains(&3));
+    let about: Vec<_> = planned
+        .warnings
+        .iter()
+        .filter(|w| w.contains("one_frame.mp4"))
+        .collect();
+    assert_eq!(about.len(), 1, "{:?}", planned.warnings);
+}
+
+#[test]
+fn a_crossfade_shorter_than_a_frame_is_refused() {
+    let opts = PlanOptions {
+        crossfade: CrossfadeSpec::Millis(10),
+        ..PlanOptions::default()
+    };
+    assert!(matches!(
+        plan(&lib(3), &opts),
+        Err(PlanError::InvalidCrossfade(..))
+    ));
+}
+
+#[test]
+fn absurd_lengths_are_refused_before_planning() {
+    for length in [
+        Length::Millis(100_000_000_000 * 3_600_000),
+        Length::Entries(u64::MAX),
+    ] {
+        let opts = PlanOptions {
+            length,
+            ..PlanOptions::default()
+        };
+        match plan(&lib(3), &opts) {
+            Err(PlanError::InvalidOption(m)) => assert!(m.contains("limit"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
 }
 
 #[test]
@@ -210,4 +265,9 @@ fn a_single_clip_loops_on_itself() {
     )
     .unwrap();
     assert_eq!(planned.plan.sequence, vec![0; 5]);
+    assert!(
+        planned.warnings.iter().any(|w| w.contains("only one clip")),
+        "{:?}",
+        planned.warnings
+    );
 }

@@ -35,7 +35,9 @@ pub enum ClipError {
 pub enum ScanError {
     #[error("{0}: not a directory")]
     NotADirectory(PathBuf),
-    #[error("{path}: {source}")]
+    #[error("{0}: no such directory")]
+    NoSuchDirectory(PathBuf),
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -43,7 +45,7 @@ pub enum ScanError {
     },
     #[error("invalid --pattern `{pattern}`: {reason}")]
     Pattern { pattern: String, reason: String },
-    #[error("{path}: {source}")]
+    #[error("{}", path.display())]
     Manifest {
         path: PathBuf,
         #[source]
@@ -66,7 +68,7 @@ pub enum RenderError {
     },
     #[error("{0}")]
     Ffmpeg(String),
-    #[error("{path}: {source}")]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]

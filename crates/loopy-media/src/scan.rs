@@ -49,17 +49,20 @@ pub struct ScanReport {
 }
 
 /// Scans `dir`. `on_file` is called once per file as it is finished, from any
-/// thread, so that a caller can show progress.
+/// thread, with the number of files in the scan, so that a caller can show progress.
 pub fn scan_folder(
     dir: &Path,
     opts: &ScanOptions,
-    on_file: &(dyn Fn(&str) + Sync),
+    on_file: &(dyn Fn(&str, usize) + Sync),
 ) -> Result<ScanReport, ScanError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ScanError::Io { path, source }
     };
-    let meta = std::fs::metadata(dir).map_err(io(dir))?;
+    let meta = std::fs::metadata(dir).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => ScanError::NoSuchDirectory(dir.to_path_buf()),
+        _ => io(dir)(source),
+    })?;
     if !meta.is_dir() {
         return Err(ScanError::NotADirectory(dir.to_path_buf()));
     }
@@ -67,7 +70,7 @@ pub fn scan_folder(
     let manifest = read_manifest(&root)?;
     let globs = build_globs(&opts.patterns)?;
     let mut files = Vec::new();
-    list_files(&root, &root, &globs, opts.recursive, &mut files).map_err(io(&root))?;
+    list_files(&root, &globs, opts.recursive, &mut files).map_err(io(&root))?;
     files.sort();
     if let Some(max) = opts.max {
         files.truncate(max);
@@ -82,7 +85,7 @@ pub fn scan_folder(
         .par_iter()
         .map(|rel| {
             let outcome = examine(&root, rel, &cached);
-            on_file(rel);
+            on_file(rel, files.len());
             (rel.clone(), outcome)
         })
         .collect();
@@ -217,27 +220,49 @@ fn build_globs(patterns: &[String]) -> Result<GlobSet, ScanError> {
     })
 }
 
-/// Relative paths (with `/`) of matching files; hidden files and folders are skipped.
+/// Relative paths (with `/`) of matching files, in name order; hidden files and
+/// folders are skipped. Symbolic links are followed, but every real folder is visited
+/// once and every real file listed once (by device and inode), so a link back up the
+/// tree (`ln -s . lib/self`) neither loops nor lists a clip twice.
 fn list_files(
     root: &Path,
-    dir: &Path,
     globs: &GlobSet,
     recursive: bool,
     out: &mut Vec<String>,
 ) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
+    let mut seen = std::collections::HashSet::new();
+    seen.insert(identity(&std::fs::metadata(root)?));
+    list_folder(root, root, globs, recursive, &mut seen, out)
+}
+
+/// A file's identity on this machine: device and inode.
+fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+fn list_folder(
+    root: &Path,
+    dir: &Path,
+    globs: &GlobSet,
+    recursive: bool,
+    seen: &mut std::collections::HashSet<(u64, u64)>,
+    out: &mut Vec<String>,
+) -> std::io::Result<()> {
+    let mut entries: Vec<std::fs::DirEntry> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         if name.starts_with('.') {
             continue;
         }
         let path: PathBuf = entry.path();
-        let file_type = entry.file_type()?;
-        let is_dir = file_type.is_dir() || (file_type.is_symlink() && path.is_dir());
-        if is_dir {
-            if recursive {
-                list_files(root, &path, globs, recursive, out)?;
+        // Follows links; a dangling link is listed and later skipped with its reason.
+        let meta = std::fs::metadata(&path).ok();
+        if meta.as_ref().is_some_and(|m| m.is_dir()) {
+            if recursive && meta.as_ref().is_some_and(|m| seen.insert(identity(m))) {
+                list_folder(root, &path, globs, recursive, seen, out)?;
             }
             continue;
         }
@@ -250,7 +275,10 @@ fn list_files(
                     .join("/")
             })
             .unwrap_or_else(|_| name.to_string());
-        if globs.is_match(name) || globs.is_match(&rel) {
+        if !(globs.is_match(name) || globs.is_match(&rel)) {
+            continue;
+        }
+        if meta.as_ref().is_none_or(|m| seen.insert(identity(m))) {
             out.push(rel);
         }
     }

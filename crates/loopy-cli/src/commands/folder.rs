@@ -3,7 +3,6 @@
 
 use crate::args::FolderArgs;
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use loopy_media::{scan_folder, CacheStatus, ScanOptions, ScanReport};
 use std::path::Path;
 use std::time::Instant;
@@ -14,27 +13,23 @@ pub fn scan(dir: &Path, args: &FolderArgs) -> Result<ScanReport> {
     let opts = ScanOptions {
         patterns: args.patterns.clone(),
         recursive: args.recursive,
-        max: args.max,
+        max: args.max.map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
         use_cache: !args.no_cache,
     };
     let started = Instant::now();
-    let bar = ProgressBar::hidden();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} scanning {pos} files… {wide_msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-    }
-    let report = scan_folder(dir, &opts, &|name: &str| {
+    let bar = crate::output::progress_bar(0, "{spinner} scanning {pos}/{len} files… {wide_msg}");
+    let report = scan_folder(dir, &opts, &|name: &str, total: usize| {
+        bar.set_length(total as u64);
         bar.inc(1);
         bar.set_message(name.to_string());
     })
     .with_context(|| format!("cannot scan {}", dir.display()))?;
     bar.finish_and_clear();
 
-    for skipped in &report.catalog.skipped {
-        eprintln!("skip {}: {}", skipped.path, skipped.reason);
+    if !crate::output::quiet() {
+        for skipped in &report.catalog.skipped {
+            eprintln!("skip {}: {}", skipped.path, skipped.reason);
+        }
     }
     match &report.cache {
         CacheStatus::ReadOnly(reason) => {

@@ -3,7 +3,7 @@
 
 use crate::args::{PlanArgs, PlanOptionArgs};
 use crate::exit::usage;
-use crate::output::{check_overwrite, format_seconds, print_json, write_atomically};
+use crate::output::{check_overwrite, format_seconds, out, print_json, say, write_atomically};
 use anyhow::{Context, Result};
 use loopy_core::planner::{self, Length, PlanOptions};
 use loopy_core::spec::{parse_duration_ms, CrossfadeSpec, Signal};
@@ -22,32 +22,37 @@ pub fn run(args: &PlanArgs) -> Result<()> {
         .as_deref()
         .ok_or_else(|| usage("a clip folder is required"))?;
     let parsed = ParsedPlanArgs::parse(&args.plan)?;
-    if let Some(out) = &args.output {
+    // `-o -`: the plan on stdout, as with --json.
+    let to_stdout = args.output.as_deref() == Some(Path::new("-"));
+    if to_stdout && args.json {
+        return Err(usage(
+            "-o - and --json both print the plan; give one of them",
+        ));
+    }
+    let output = args.output.as_deref().filter(|_| !to_stdout);
+    if let Some(out) = output {
         check_overwrite(out, args.force)?;
     }
     let report = super::folder::scan(dir, &args.folder)?;
     let plan = &make_plan(&report.catalog, &args.plan, parsed)?;
     let mut json = serde_json::to_string_pretty(plan).context("cannot serialise the plan")?;
     json.push('\n');
-    if let Some(out) = &args.output {
+    if let Some(out) = output {
         write_atomically(out, json.as_bytes(), args.force)?;
     }
-    if args.json {
-        print!("{json}");
+    let machine = args.json || to_stdout;
+    if machine {
+        out(&json)?;
     }
-    let summary = summary_lines(plan, args.output.as_deref());
-    for line in summary {
-        if args.json {
-            eprintln!("{line}");
-        } else {
-            println!("{line}");
-        }
+    for line in summary_lines(plan, output) {
+        say(&line, machine)?;
     }
     Ok(())
 }
 
 /// The options that can be checked before the folder is scanned, parsed once.
 pub struct ParsedPlanArgs {
+    mode: &'static str,
     length: Length,
     fps: Option<Rational>,
     crossfade: CrossfadeSpec,
@@ -55,25 +60,55 @@ pub struct ParsedPlanArgs {
     seed: u64,
 }
 
+/// The mode asked for, or implied by --learn / --matrix; options that belong to
+/// another mode are refused rather than ignored.
+fn resolve_mode(args: &PlanOptionArgs) -> Result<&'static str> {
+    let implied = match (&args.learn, &args.matrix) {
+        (Some(_), _) => Some("learned"),
+        (_, Some(_)) => Some("custom"),
+        _ => None,
+    };
+    let mode = match args.mode.as_deref() {
+        Some(name) => {
+            check_mode_name(name)?;
+            ["uniform", "similarity", "learned", "custom"]
+                .into_iter()
+                .find(|m| *m == name)
+                .unwrap_or("similarity")
+        }
+        None => implied.unwrap_or("similarity"),
+    };
+    let belongs = [
+        ("--learn", args.learn.is_some(), "learned"),
+        ("--smoothing", args.smoothing.is_some(), "learned"),
+        ("--matrix", args.matrix.is_some(), "custom"),
+        ("--sigma", args.sigma.is_some(), "similarity"),
+    ];
+    if let Some((option, _, owner)) = belongs
+        .iter()
+        .find(|(_, given, owner)| *given && *owner != mode)
+    {
+        return Err(usage(format!(
+            "{option} only applies to --mode {owner}, and this plan uses --mode {mode}"
+        )));
+    }
+    match mode {
+        "learned" if args.learn.is_none() => Err(usage("--mode learned needs --learn FILE")),
+        "custom" if args.matrix.is_none() => Err(usage("--mode custom needs --matrix FILE")),
+        _ => Ok(mode),
+    }
+}
+
 impl ParsedPlanArgs {
     pub fn parse(args: &PlanOptionArgs) -> Result<Self> {
-        check_mode_name(&args.mode)?;
-        match args.mode.as_str() {
-            "learned" if args.learn.is_none() => {
-                return Err(usage("--mode learned needs --learn FILE"))
-            }
-            "custom" if args.matrix.is_none() => {
-                return Err(usage("--mode custom needs --matrix FILE"))
-            }
-            _ => {}
-        }
+        let mode = resolve_mode(args)?;
         let length = match (&args.duration, args.count) {
             (Some(d), _) => Length::Millis(parse_duration_ms(d)?),
             (None, Some(n)) => Length::Entries(n),
             (None, None) => return Err(usage("give --duration (or --count)")),
         };
         let fps = args.fps.as_deref().map(str::parse).transpose()?;
-        let crossfade = CrossfadeSpec::parse(&args.crossfade)?;
+        let crossfade = CrossfadeSpec::parse(args.crossfade.as_deref().unwrap_or("0"))?;
         let signals = args
             .signals
             .iter()
@@ -89,6 +124,7 @@ impl ParsedPlanArgs {
             seed
         });
         Ok(ParsedPlanArgs {
+            mode,
             length,
             fps,
             crossfade,
@@ -101,7 +137,7 @@ impl ParsedPlanArgs {
 /// Plans over a scanned catalog; reads the example or matrix file the mode needs.
 pub fn make_plan(catalog: &Catalog, args: &PlanOptionArgs, parsed: ParsedPlanArgs) -> Result<Plan> {
     let find = |name: &str| catalog.find(name);
-    let mode = match args.mode.as_str() {
+    let mode = match parsed.mode {
         "uniform" => ModeSpec::Uniform,
         "learned" => {
             let path = args
@@ -113,7 +149,7 @@ pub fn make_plan(catalog: &Catalog, args: &PlanOptionArgs, parsed: ParsedPlanArg
                 parse_example(&text, find).with_context(|| format!("in {}", path.display()))?;
             ModeSpec::Learned {
                 example,
-                smoothing: args.smoothing,
+                smoothing: args.smoothing.unwrap_or(0.1),
             }
         }
         "custom" => {
@@ -134,7 +170,7 @@ pub fn make_plan(catalog: &Catalog, args: &PlanOptionArgs, parsed: ParsedPlanArg
             ModeSpec::Custom { matrix }
         }
         _ => ModeSpec::Similarity {
-            sigma_scale: args.sigma,
+            sigma_scale: args.sigma.unwrap_or(1.0),
         },
     };
     let opts = PlanOptions {
@@ -144,10 +180,11 @@ pub fn make_plan(catalog: &Catalog, args: &PlanOptionArgs, parsed: ParsedPlanArg
         exact: args.exact,
         fps: parsed.fps,
         crossfade: parsed.crossfade,
-        history: args.history,
+        history: args.history.unwrap_or(5),
+        history_explicit: args.history.is_some(),
         avoid_ngrams: args.avoid_ngrams,
         signals: parsed.signals,
-        signal_strength: args.signal_strength,
+        signal_strength: args.signal_strength.unwrap_or(0.5),
     };
     let planned = planner::plan(catalog, &opts)?;
     for warning in &planned.warnings {
@@ -170,7 +207,7 @@ fn print_stats_of(path: &Path, json: bool) -> Result<()> {
         return print_json(&stats);
     }
     for line in stats_lines(&plan, &stats) {
-        println!("{line}");
+        out(&format!("{line}\n"))?;
     }
     Ok(())
 }

@@ -5,7 +5,6 @@ use crate::args::RenderArgs;
 use crate::exit::usage;
 use crate::output::{check_overwrite, format_seconds, print_json, write_atomically};
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use loopy_core::catalog::most_common;
 use loopy_core::spec::{ms_to_frames_ceil, parse_duration_ms};
 use loopy_core::Plan;
@@ -13,31 +12,37 @@ use loopy_media::render::{
     self, CopyMode, EncoderSettings, RenderOptions, RenderSummary, VideoCodec,
 };
 use serde::Serialize;
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 pub fn run(args: &RenderArgs) -> Result<()> {
     let codec = VideoCodec::parse(&args.codec)?;
-    let copy = match args.copy.as_str() {
-        "auto" => CopyMode::Auto,
-        "always" => CopyMode::Always,
-        "never" => CopyMode::Never,
-        other => {
-            return Err(usage(format!(
-                "--copy must be auto, always or never, not `{other}`"
-            )))
-        }
-    };
     let fit = args.fit.parse().map_err(usage)?;
     let sidecar = render::beside(&args.output, ".plan.json");
     check_overwrite(&sidecar, args.force)?;
     let requested_size = args.size.as_deref().map(parse_size).transpose()?;
     let bitrate = args.bitrate.as_deref().map(parse_bitrate).transpose()?;
+    let encoder = EncoderSettings {
+        crf: args.crf,
+        preset: args.preset.clone(),
+        bitrate,
+        gop: args.gop,
+        pix_fmt: args.pix_fmt.clone(),
+        threads: args.threads.unwrap_or(0),
+    };
     // Refuse impossible outputs before scanning or planning.
     render::check_output(&args.output, codec, args.force)?;
+    encoder.validate(codec)?;
+    let copy = copy_mode(args)?;
     if let Some(audio) = &args.audio {
+        if audio.is_dir() {
+            return Err(usage(format!(
+                "--audio {}: is a folder, not an audio file",
+                audio.display()
+            )));
+        }
         if !audio.is_file() {
             return Err(usage(format!("--audio {}: no such file", audio.display())));
         }
@@ -45,7 +50,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
 
     let plan = match (&args.plan, &args.dir) {
         (Some(path), _) => {
-            refuse_plan_options(&args.plan_options)?;
+            refuse_plan_options(args)?;
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             Plan::from_json(&text)
@@ -68,8 +73,10 @@ pub fn run(args: &RenderArgs) -> Result<()> {
             )
         })
         .unwrap_or((1280, 720));
+    refuse_inputs_as_output(&plan, args, &sidecar)?;
     let thumbnails_every = if args.thumbnails {
-        Some(ms_to_frames_ceil(parse_duration_ms(&args.thumb_every)?, plan.fps_rational).max(1))
+        let every = parse_duration_ms(args.thumb_every.as_deref().unwrap_or("10s"))?;
+        Some(ms_to_frames_ceil(every, plan.fps_rational).max(1))
     } else {
         None
     };
@@ -78,14 +85,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         size,
         fit,
         codec,
-        encoder: EncoderSettings {
-            crf: args.crf,
-            preset: args.preset.clone(),
-            bitrate,
-            gop: args.gop,
-            pix_fmt: args.pix_fmt.clone(),
-            threads: args.threads.unwrap_or(0),
-        },
+        encoder,
         copy,
         force: args.force,
         skip_bad: args.skip_bad,
@@ -93,27 +93,36 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         audio: args.audio.clone(),
     };
 
-    let cancel = install_interrupt_handler()?;
-    let bar = progress_bar(plan.stats.total_frames);
+    let interrupt = Interrupt::install()?;
+    let bar = crate::output::progress_bar(
+        plan.stats.total_frames,
+        "{bar:30} {pos}/{len} frames  {msg}  ETA {eta}",
+    );
     let started = Instant::now();
     let fps = plan.fps_rational.as_f64();
     let on_progress = |frames: u64| {
         bar.set_position(frames);
         if frames.is_multiple_of(15) {
             let elapsed = started.elapsed().as_secs_f64().max(1e-3);
-            bar.set_message(format!("{:.2}x realtime", frames as f64 / fps / elapsed));
+            bar.set_message(format!(
+                "{:.0} fps, {:.2}x realtime",
+                frames as f64 / elapsed,
+                frames as f64 / fps / elapsed
+            ));
         }
     };
-    let result = render::render(&plan, &opts, &cancel, &on_progress);
+    let result = render::render(&plan, &opts, &interrupt.cancel, &on_progress);
     bar.finish_and_clear();
     let summary = match result {
         Ok(summary) => summary,
         Err(loopy_media::RenderError::Cancelled) => {
-            eprintln!(
-                "interrupted: nothing was written to {}",
-                args.output.display()
-            );
-            std::process::exit(130);
+            if !crate::output::quiet() {
+                eprintln!(
+                    "interrupted: nothing was written to {}",
+                    args.output.display()
+                );
+            }
+            std::process::exit(interrupt.exit_code());
         }
         Err(e) => {
             return Err(anyhow::Error::new(e).context(format!(
@@ -126,21 +135,97 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     report(&summary, &sidecar, size, args.json)
 }
 
+/// `--copy`, where an explicit encoder option means the user wants an encode: with
+/// `auto` it rules copying out, with `always` it is a contradiction.
+fn copy_mode(args: &RenderArgs) -> Result<CopyMode> {
+    let encoder_options = [
+        ("--crf", args.crf.is_some()),
+        ("--preset", args.preset.is_some()),
+        ("--bitrate", args.bitrate.is_some()),
+        ("--gop", args.gop.is_some()),
+        ("--pix-fmt", args.pix_fmt.is_some()),
+        ("--threads", args.threads.is_some()),
+    ];
+    let asked = encoder_options
+        .iter()
+        .find(|(_, given)| *given)
+        .map(|(n, _)| *n);
+    match (args.copy.as_str(), asked) {
+        ("auto", None) => Ok(CopyMode::Auto),
+        ("auto", Some(option)) => {
+            tracing::debug!("{option} asks for an encode: packets will not be copied");
+            Ok(CopyMode::Never)
+        }
+        ("always", Some(option)) => Err(usage(format!(
+            "--copy always copies packets without encoding, so {option} cannot apply"
+        ))),
+        ("always", None) => Ok(CopyMode::Always),
+        ("never", _) => Ok(CopyMode::Never),
+        (other, _) => Err(usage(format!(
+            "--copy must be auto, always or never, not `{other}`"
+        ))),
+    }
+}
+
+/// Refuses to write over a file the render reads (a clip of the plan, the audio, the
+/// plan file), even with `--force`: it would destroy an input, as ffmpeg refuses too.
+fn refuse_inputs_as_output(plan: &Plan, args: &RenderArgs, sidecar: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let identity = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    let mut inputs: Vec<(String, PathBuf)> = plan
+        .sequence
+        .iter()
+        .map(|&i| {
+            (
+                format!("clip {}", plan.clips[i].path),
+                render::clip_path(plan, i),
+            )
+        })
+        .collect();
+    inputs.extend(
+        args.audio
+            .iter()
+            .map(|a| ("--audio".to_string(), a.clone())),
+    );
+    inputs.extend(args.plan.iter().map(|p| ("--plan".to_string(), p.clone())));
+    for output in [args.output.as_path(), sidecar] {
+        let Some(out_id) = identity(output) else {
+            continue;
+        };
+        if let Some((what, _)) = inputs.iter().find(|(_, p)| identity(p) == Some(out_id)) {
+            return Err(usage(format!(
+                "{} is an input of this render ({what}); choose another output (not even --force replaces an input)",
+                output.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// With `--plan` the plan file fixes the sequence, rate and cross-fade: an option that
-/// would shape a new plan is refused rather than silently ignored.
-fn refuse_plan_options(o: &crate::args::PlanOptionArgs) -> Result<()> {
+/// would shape a new plan (or scan a folder) is refused rather than silently ignored.
+fn refuse_plan_options(args: &RenderArgs) -> Result<()> {
+    let (o, f) = (&args.plan_options, &args.folder);
     let given = [
         ("--duration", o.duration.is_some()),
         ("--count", o.count.is_some()),
         ("--exact", o.exact),
         ("--seed", o.seed.is_some()),
         ("--fps", o.fps.is_some()),
-        ("--crossfade", o.crossfade != "0"),
+        ("--crossfade", o.crossfade.is_some()),
         ("--signal", !o.signals.is_empty()),
-        ("--mode", o.mode != "similarity"),
+        ("--signal-strength", o.signal_strength.is_some()),
+        ("--mode", o.mode.is_some()),
+        ("--sigma", o.sigma.is_some()),
         ("--learn", o.learn.is_some()),
+        ("--smoothing", o.smoothing.is_some()),
         ("--matrix", o.matrix.is_some()),
+        ("--history", o.history.is_some()),
         ("--avoid-ngrams", o.avoid_ngrams.is_some()),
+        ("--pattern", !f.patterns.is_empty()),
+        ("--recursive", f.recursive),
+        ("--max", f.max.is_some()),
+        ("--no-cache", f.no_cache),
     ];
     match given.iter().find(|(_, present)| *present) {
         Some((name, _)) => Err(usage(format!(
@@ -178,36 +263,45 @@ fn parse_bitrate(text: &str) -> Result<u64> {
     Ok((value * scale) as u64)
 }
 
-/// First Ctrl-C: stop cleanly (the render removes its temporary file). Second: remove
-/// the temporary file and exit at once.
-fn install_interrupt_handler() -> Result<Arc<AtomicBool>> {
-    let cancel = Arc::new(AtomicBool::new(false));
-    let presses = AtomicU32::new(0);
-    let flag = Arc::clone(&cancel);
-    ctrlc::set_handler(move || {
-        if presses.fetch_add(1, Ordering::SeqCst) == 0 {
-            flag.store(true, Ordering::SeqCst);
-            eprintln!("\nstopping… (press Ctrl-C again to abort at once)");
-        } else {
-            render::temp::remove_active_temp_files();
-            eprintln!("\naborted");
-            std::process::exit(130);
-        }
-    })
-    .context("cannot install the Ctrl-C handler")?;
-    Ok(cancel)
+/// How a render was asked to stop: the first signal stops it cleanly (the render
+/// removes its temporary file); a second removes the temporary file and exits at
+/// once. The exit code is the shell's for the signal: 130 (SIGINT), 143 (SIGTERM),
+/// 129 (SIGHUP).
+struct Interrupt {
+    cancel: Arc<AtomicBool>,
+    signal: Arc<AtomicI32>,
 }
 
-fn progress_bar(total: u64) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} frames {per_sec:.0} ETA {eta} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        bar.set_draw_target(ProgressDrawTarget::stderr());
+impl Interrupt {
+    fn install() -> Result<Self> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let cancel = Arc::new(AtomicBool::new(false));
+        let signal = Arc::new(AtomicI32::new(0));
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+            .context("cannot install the signal handlers")?;
+        let (flag, which) = (Arc::clone(&cancel), Arc::clone(&signal));
+        std::thread::spawn(move || {
+            for (count, received) in signals.forever().enumerate() {
+                if count == 0 {
+                    which.store(received, Ordering::SeqCst);
+                    flag.store(true, Ordering::SeqCst);
+                    // Only a person at a terminal presses Ctrl-C twice.
+                    if received == SIGINT && !crate::output::quiet() {
+                        eprintln!("\nstopping… (press Ctrl-C again to abort at once)");
+                    }
+                } else {
+                    render::temp::remove_active_temp_files();
+                    eprintln!("\naborted");
+                    std::process::exit(128 + received);
+                }
+            }
+        });
+        Ok(Interrupt { cancel, signal })
     }
-    bar
+
+    fn exit_code(&self) -> i32 {
+        128 + self.signal.load(Ordering::SeqCst).max(2)
+    }
 }
 
 #[derive(Serialize)]
@@ -257,6 +351,9 @@ fn report(summary: &RenderSummary, sidecar: &Path, size: (u32, u32), json: bool)
             plan_file: sidecar,
             peak_rss_mb: rss,
         });
+    }
+    if crate::output::quiet() {
+        return Ok(());
     }
     for s in &summary.substitutions {
         eprintln!(

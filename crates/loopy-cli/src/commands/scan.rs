@@ -31,15 +31,17 @@ pub fn run(args: &ScanArgs) -> Result<()> {
             clip.tags.join(","),
         ]);
     }
-    table.print();
+    table.print()?;
     let not_seamless = catalog.clips.iter().filter(|c| !c.is_seamless()).count();
     let total: f64 = catalog.clips.iter().map(|c| c.duration_s).sum();
-    println!(
-        "{} clips, {} of video, {} skipped; {} not seamless (score > {SEAMLESS_THRESHOLD}, marked !)",
-        catalog.clips.len(),
-        format_seconds(total),
-        catalog.skipped.len(),
-        not_seamless
-    );
-    Ok(())
+    crate::output::say(
+        &format!(
+            "{} clips, {} of video, {} skipped; {} not seamless (score > {SEAMLESS_THRESHOLD}, marked !)",
+            catalog.clips.len(),
+            format_seconds(total),
+            catalog.skipped.len(),
+            not_seamless
+        ),
+        false,
+    )
 }

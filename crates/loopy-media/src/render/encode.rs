@@ -38,6 +38,97 @@ pub struct VideoSink {
     pub packets: u64,
 }
 
+/// x264 and x265 presets, fastest first.
+const X26X_PRESETS: [&str; 10] = [
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+];
+/// prores_ks profiles.
+const PRORES_PROFILES: [&str; 6] = ["proxy", "lt", "standard", "hq", "4444", "4444xq"];
+
+impl EncoderSettings {
+    /// Refuses values the codec's encoder would reject (or ignore), naming the option
+    /// and what it accepts, before any work starts.
+    pub fn validate(&self, codec: VideoCodec) -> Result<(), RenderError> {
+        let bad = |m: String| Err(RenderError::Usage(m));
+        let name = codec.codec_name();
+        let (crf_range, preset_help): (Option<(u32, u32)>, String) = match codec {
+            VideoCodec::H264 | VideoCodec::H265 => (Some((0, 51)), X26X_PRESETS.join(", ")),
+            VideoCodec::Vp9 => (Some((0, 63)), "a cpu-used number from -8 to 8".into()),
+            VideoCodec::Av1 => (Some((1, 63)), "a number from 0 to 13".into()),
+            VideoCodec::ProRes => (None, PRORES_PROFILES.join(", ")),
+        };
+        if let Some(preset) = &self.preset {
+            let ok = match codec {
+                VideoCodec::H264 | VideoCodec::H265 => X26X_PRESETS.contains(&preset.as_str()),
+                VideoCodec::Vp9 => preset.parse::<i32>().is_ok_and(|v| (-8..=8).contains(&v)),
+                VideoCodec::Av1 => preset.parse::<i32>().is_ok_and(|v| (0..=13).contains(&v)),
+                VideoCodec::ProRes => PRORES_PROFILES.contains(&preset.as_str()),
+            };
+            if !ok {
+                return bad(format!(
+                    "--preset `{preset}` is not a {name} preset (expected {preset_help})"
+                ));
+            }
+        }
+        match (crf_range, self.crf) {
+            (None, Some(_)) => return bad(format!(
+                "--crf does not apply to {name}: its quality is set by the profile (--preset {})",
+                PRORES_PROFILES.join("|")
+            )),
+            (Some((low, high)), Some(crf)) if !(low..=high).contains(&crf) => {
+                return bad(format!(
+                    "--crf {crf} is out of range for {name} ({low} to {high})"
+                ))
+            }
+            _ => {}
+        }
+        if codec == VideoCodec::ProRes {
+            if self.bitrate.is_some() {
+                return bad(
+                    "--bitrate does not apply to prores: its rate is set by the profile (--preset)"
+                        .into(),
+                );
+            }
+            if self.gop.is_some() {
+                return bad("--gop does not apply to prores: every frame is a keyframe".into());
+            }
+        }
+        if self.gop == Some(0) {
+            return bad("--gop must be at least 1".into());
+        }
+        if let Some(pix_name) = &self.pix_fmt {
+            let pix: Pixel = pix_name.parse().map_err(|_| {
+                RenderError::Usage(format!("--pix-fmt: unknown pixel format `{pix_name}`"))
+            })?;
+            let supported: Vec<Pixel> = ff::encoder::find_by_name(codec.encoder_name())
+                .and_then(|c| c.video().ok())
+                .and_then(|v| v.formats().map(|f| f.collect()))
+                .unwrap_or_default();
+            if !supported.is_empty() && !supported.contains(&pix) {
+                let names: Vec<&str> = supported
+                    .iter()
+                    .filter_map(|p| p.descriptor().map(|d| d.name()))
+                    .collect();
+                return bad(format!(
+                    "--pix-fmt {pix_name}: {} cannot encode it (it takes {})",
+                    codec.encoder_name(),
+                    names.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn options_for(codec: VideoCodec, settings: &EncoderSettings) -> Dictionary<'static> {
     let mut opts = Dictionary::new();
     let preset = settings.preset.clone();

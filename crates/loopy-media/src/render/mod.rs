@@ -120,6 +120,12 @@ pub fn check_output(
 ) -> Result<Container, RenderError> {
     let container = Container::from_path(output)?;
     container.check(codec)?;
+    if output.is_dir() {
+        return Err(RenderError::Usage(format!(
+            "{} is a folder; give a file name for the video",
+            output.display()
+        )));
+    }
     if output.exists() && !force {
         return Err(RenderError::Usage(format!(
             "{} already exists; pass --force to replace it",
@@ -132,6 +138,13 @@ pub fn check_output(
 /// Checks that nothing about the request is impossible, before any work starts.
 pub fn validate(opts: &RenderOptions) -> Result<Container, RenderError> {
     let container = check_output(&opts.output, opts.codec, opts.force)?;
+    opts.encoder.validate(opts.codec)?;
+    if opts.size.0 < 2 || opts.size.1 < 2 {
+        return Err(RenderError::Usage(format!(
+            "size {}x{} is too small: at least 2x2",
+            opts.size.0, opts.size.1
+        )));
+    }
     if opts.size.0 < 2 || opts.size.1 < 2 || opts.size.0 % 2 == 1 || opts.size.1 % 2 == 1 {
         return Err(RenderError::Usage(format!(
             "size {}x{} must have even width and height (4:2:0 chroma is half size)",

@@ -18,10 +18,9 @@ pub fn remove_active_temp_files() {
     }
 }
 
-/// Removes temporary files a killed render (SIGKILL, power loss) left for this target:
-/// `.NAME.loopy-PID.tmp` whose process no longer runs.
-fn remove_stale(dir: &Path, name: &str) {
-    let prefix = format!(".{name}.loopy-");
+/// Removes temporary files that killed renders (SIGKILL, power loss) left in `dir`,
+/// whatever their target: `.NAME.loopy-PID.tmp` whose process no longer runs.
+fn remove_stale(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -29,9 +28,10 @@ fn remove_stale(dir: &Path, name: &str) {
         let file = entry.file_name();
         let Some(pid) = file
             .to_str()
-            .and_then(|f| f.strip_prefix(&prefix))
-            .and_then(|rest| rest.strip_suffix(".tmp"))
-            .and_then(|pid| pid.parse::<u32>().ok())
+            .filter(|f| f.starts_with('.'))
+            .and_then(|f| f.strip_suffix(".tmp"))
+            .and_then(|rest| rest.rsplit_once(".loopy-"))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
         else {
             continue;
         };
@@ -58,7 +58,7 @@ impl TempOutput {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("output");
-        remove_stale(&dir, name);
+        remove_stale(&dir);
         let path = dir.join(format!(".{name}.loopy-{}.tmp", std::process::id()));
         // Fail early, with the folder's name, if it cannot be written.
         std::fs::File::create(&path).map_err(|source| RenderError::Io {
