@@ -575,7 +575,7 @@ fn existing_output_needs_force_and_failures_leave_nothing() {
     assert!(
         substituted
             .iter()
-            .any(|s| s.starts_with("c2.mp4: has 15 frames, the plan expects 30")),
+            .any(|s| s.starts_with("c2.mp4: changed since planning")),
         "{substituted:?}"
     );
     let copied = render(&[
@@ -588,7 +588,7 @@ fn existing_output_needs_force_and_failures_leave_nothing() {
     ]);
     assert_eq!(copied.status.code(), Some(1), "{}", stderr(&copied));
     assert!(
-        stderr(&copied).contains("c2.mp4") && stderr(&copied).contains("has 15 frames"),
+        stderr(&copied).contains("c2.mp4") && stderr(&copied).contains("changed since planning"),
         "{}",
         stderr(&copied)
     );

@@ -1,6 +1,7 @@
 //! What a clip folder contains: the metadata and signatures of every usable clip,
 //! and the files that were rejected with the reason why.
 
+use crate::orientation::Orientation;
 use crate::rational::Rational;
 use crate::signature::{Signature, SEAMLESS_THRESHOLD};
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,17 @@ pub struct ClipInfo {
     pub codec: String,
     pub width: u32,
     pub height: u32,
+    /// How the stored picture is shown (its display matrix); `width` and `height`
+    /// are the displayed size, as players show it.
+    #[serde(default, skip_serializing_if = "Orientation::is_identity")]
+    pub orientation: Orientation,
+    /// Shape of a displayed pixel (sample aspect ratio); 1 for square pixels.
+    #[serde(default = "Rational::one", skip_serializing_if = "Rational::is_one")]
+    pub sar: Rational,
+    /// A cheap content fingerprint (size, start, middle and end of the file): tells a
+    /// clip replaced since the scan from one merely touched.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
     pub pix_fmt: String,
     pub fps: Rational,
     /// Exact number of video frames.
@@ -140,6 +152,9 @@ impl ClipInfo {
             codec: "none".into(),
             width: 64,
             height: 36,
+            orientation: Orientation::IDENTITY,
+            sar: Rational::ONE,
+            fingerprint: String::new(),
             pix_fmt: "yuv420p".into(),
             fps,
             frames,

@@ -4,6 +4,7 @@
 //! margins (its length differs from the whole by a multiple of 4), so 4:2:0 chroma
 //! planes line up and bars on both sides have the same width.
 
+use crate::rational::Rational;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
@@ -61,19 +62,33 @@ fn centred_length(num: u64, den: u64, whole: u64) -> u32 {
     length.min(whole) as u32
 }
 
-/// The part of the source that is shown and where it lands in the output.
+/// The part of the source that is shown and where it lands in the output, for
+/// square pixels.
 pub fn fit_rects(src: (u32, u32), dst: (u32, u32), fit: Fit) -> (Rect, Rect) {
+    fit_rects_with_sar(src, Rational::ONE, dst, fit)
+}
+
+/// Like [`fit_rects`] for pixels of shape `sar` (width / height of one pixel): the
+/// picture keeps its displayed aspect, `src.0 · sar : src.1`.
+pub fn fit_rects_with_sar(
+    src: (u32, u32),
+    sar: Rational,
+    dst: (u32, u32),
+    fit: Fit,
+) -> (Rect, Rect) {
     let (sw, sh) = (src.0 as u64, src.1 as u64);
     let (dw, dh) = (dst.0 as u64, dst.1 as u64);
+    // The displayed aspect aw : ah.
+    let (aw, ah) = (sw * sar.num(), sh * sar.den());
     match fit {
         Fit::Stretch => (Rect::full(src.0, src.1), Rect::full(dst.0, dst.1)),
-        _ if sw * dh == sh * dw => (Rect::full(src.0, src.1), Rect::full(dst.0, dst.1)),
+        _ if aw * dh == ah * dw => (Rect::full(src.0, src.1), Rect::full(dst.0, dst.1)),
         Fit::Letterbox => {
             // Scale so the whole source fits, then centre it.
-            let (w, h) = if sw * dh > sh * dw {
-                (dst.0, centred_length(sh * dw, sw, dh))
+            let (w, h) = if aw * dh > ah * dw {
+                (dst.0, centred_length(ah * dw, aw, dh))
             } else {
-                (centred_length(sw * dh, sh, dw), dst.1)
+                (centred_length(aw * dh, ah, dw), dst.1)
             };
             let x = (dst.0 - w) / 2;
             let y = (dst.1 - h) / 2;
@@ -81,10 +96,10 @@ pub fn fit_rects(src: (u32, u32), dst: (u32, u32), fit: Fit) -> (Rect, Rect) {
         }
         Fit::Crop => {
             // Take the centred part of the source with the output's aspect.
-            let (w, h) = if sw * dh > sh * dw {
-                (centred_length(dw * sh, dh, sw), src.1)
+            let (w, h) = if aw * dh > ah * dw {
+                (centred_length(sw * dw * ah, dh * aw, sw), src.1)
             } else {
-                (src.0, centred_length(dh * sw, dw, sh))
+                (src.0, centred_length(sh * dh * aw, dw * ah, sh))
             };
             let x = (src.0 - w) / 2;
             let y = (src.1 - h) / 2;
@@ -175,6 +190,17 @@ mod tests {
                 assert_eq!(src.1 - s.h - s.y, s.y, "{src:?} → {dst:?}: crop {s:?}");
             }
         }
+    }
+
+    #[test]
+    fn non_square_pixels_keep_their_displayed_aspect() {
+        // 480x480 stored with 4:3 pixels shows as 640x480: pillarboxed 960 wide at 720.
+        let four_thirds = Rational::new(4, 3).unwrap();
+        let (_, d) = fit_rects_with_sar((480, 480), four_thirds, (1280, 720), Fit::Letterbox);
+        assert_eq!((d.x, d.w, d.h), (160, 960, 720));
+        // Cropped to 16:9: all 480 stored columns (640 displayed), 360 of the rows.
+        let (s, _) = fit_rects_with_sar((480, 480), four_thirds, (1280, 720), Fit::Crop);
+        assert_eq!((s.w, s.h, s.y), (480, 360, 60));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod chain;
 pub mod error;
 pub mod fit;
 pub mod manifest;
+pub mod orientation;
 pub mod plan;
 pub mod planner;
 pub mod rational;
@@ -23,6 +24,7 @@ pub mod weights;
 
 pub use catalog::{Catalog, ClipInfo, SkippedFile};
 pub use error::PlanError;
+pub use orientation::Orientation;
 pub use plan::Plan;
 pub use planner::{plan, PlanOptions};
 pub use rational::Rational;

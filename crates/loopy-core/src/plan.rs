@@ -3,6 +3,7 @@
 //! `stats.total_frames` is exactly the number of frames a render writes.
 
 use crate::error::PlanError;
+use crate::orientation::Orientation;
 use crate::rational::Rational;
 use crate::spec::Signal;
 use crate::stats::{self, PlanStats};
@@ -62,6 +63,20 @@ pub struct PlanClip {
     pub frames: u64,
     pub width: u32,
     pub height: u32,
+    /// As in the catalog: how the stored picture is shown (width and height are the
+    /// displayed size) and the shape of its pixels.
+    #[serde(default, skip_serializing_if = "Orientation::is_identity")]
+    pub orientation: Orientation,
+    #[serde(default = "Rational::one", skip_serializing_if = "Rational::is_one")]
+    pub sar: Rational,
+    /// The file as scanned: byte size, modification time and content fingerprint, so
+    /// that a render can tell a clip replaced since planning (empty/0 in older plans).
+    #[serde(default)]
+    pub size: u64,
+    #[serde(default)]
+    pub mtime_ns: i128,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
     pub fps: f64,
     pub fps_rational: Rational,
     pub codec: String,
@@ -95,17 +110,62 @@ impl Plan {
                 clip.path
             )));
         }
+        plan.check_timing()?;
         Ok(plan)
+    }
+
+    /// The checks a hand-edited plan needs before any frame is rendered: every used
+    /// clip holds the cross-fade at both ends, and the trim leaves the last entry
+    /// something to show. (Rates are checked when the file is read.)
+    pub fn check_timing(&self) -> Result<(), PlanError> {
+        let placements = self.placements_untrimmed();
+        let last = self.sequence.len() - 1;
+        for (entry, (&clip, p)) in self.sequence.iter().zip(&placements).enumerate() {
+            // The first entry fades out only, the last fades in only.
+            let fades = u64::from(entry > 0) + u64::from(entry < last);
+            if p.frames < self.crossfade_frames * fades {
+                return Err(PlanError::PlanFile(format!(
+                    "crossfade_frames {} does not fit entry {entry} ({}: {} output frames)",
+                    self.crossfade_frames, self.clips[clip].path, p.frames
+                )));
+            }
+        }
+        let last_frames = placements[last].frames;
+        let keeps = if last > 0 { self.crossfade_frames } else { 0 };
+        if self.trim_end_frames + keeps >= last_frames {
+            return Err(PlanError::PlanFile(format!(
+                "trim_end_frames {} would cut the whole last entry ({} output frames{})",
+                self.trim_end_frames,
+                last_frames,
+                if keeps > 0 {
+                    ", its first ones fading in"
+                } else {
+                    ""
+                }
+            )));
+        }
+        Ok(())
+    }
+
+    /// Entries that show the same clip twice in a row: allowed in a plan file (a
+    /// hand-made plan may want it), but worth saying.
+    pub fn immediate_repeats(&self) -> Vec<usize> {
+        (1..self.sequence.len())
+            .filter(|&i| self.sequence[i] == self.sequence[i - 1])
+            .collect()
+    }
+
+    fn placements_untrimmed(&self) -> Vec<Placement> {
+        let mut timeline = Timeline::new(self.fps_rational, self.crossfade_frames);
+        self.sequence
+            .iter()
+            .map(|&i| timeline.push(self.clips[i].frames, self.clips[i].fps_rational))
+            .collect()
     }
 
     /// Where each entry lands in the output, the last one trimmed as planned.
     pub fn placements(&self) -> Vec<Placement> {
-        let mut timeline = Timeline::new(self.fps_rational, self.crossfade_frames);
-        let mut out: Vec<Placement> = self
-            .sequence
-            .iter()
-            .map(|&i| timeline.push(self.clips[i].frames, self.clips[i].fps_rational))
-            .collect();
+        let mut out = self.placements_untrimmed();
         if let Some(last) = out.last_mut() {
             last.frames -= self.trim_end_frames.min(last.frames);
         }

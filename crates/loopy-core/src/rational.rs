@@ -47,6 +47,26 @@ impl Rational {
         })
     }
 
+    /// 1/1: square pixels, no change.
+    pub const ONE: Rational = Rational { num: 1, den: 1 };
+
+    pub fn is_one(&self) -> bool {
+        *self == Rational::ONE
+    }
+
+    /// For serde defaults.
+    pub fn one() -> Rational {
+        Rational::ONE
+    }
+
+    /// 1 / self.
+    pub fn inverse(&self) -> Rational {
+        Rational {
+            num: self.den,
+            den: self.num,
+        }
+    }
+
     pub fn num(&self) -> u64 {
         self.num
     }

@@ -11,9 +11,13 @@ use proptest::prelude::*;
 const RATES: [(u64, u64); 5] = [(24, 1), (25, 1), (30, 1), (30000, 1001), (60, 1)];
 
 fn catalog_strategy() -> impl Strategy<Value = Catalog> {
+    catalog_of(2..300)
+}
+
+fn catalog_of(clips: std::ops::Range<usize>) -> impl Strategy<Value = Catalog> {
     prop::collection::vec(
         (30u64..300, 0usize..RATES.len(), any::<u8>(), any::<u8>()),
-        2..300,
+        clips,
     )
     .prop_map(|specs| Catalog {
         root: "/synthetic".into(),
@@ -67,7 +71,9 @@ proptest! {
     }
 
     #[test]
-    fn same_seed_same_json_and_other_seed_other_plan(catalog in catalog_strategy(), seed in any::<u64>()) {
+    // Two clips allow only two sequences (they must alternate), so another seed gives
+    // the same plan half the time: "another plan" needs a real choice, three clips.
+    fn same_seed_same_json_and_other_seed_other_plan(catalog in catalog_of(3..300), seed in any::<u64>()) {
         let opts = PlanOptions { seed, length: Length::Entries(200), ..PlanOptions::default() };
         let a = serde_json::to_string(&plan(&catalog, &opts).unwrap().plan).unwrap();
         let b = serde_json::to_string(&plan(&catalog, &opts).unwrap().plan).unwrap();

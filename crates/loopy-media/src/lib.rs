@@ -4,6 +4,8 @@
 
 pub mod cache;
 pub mod error;
+pub mod fingerprint;
+pub mod orient;
 pub mod probe;
 pub mod render;
 pub mod scan;

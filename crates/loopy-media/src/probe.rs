@@ -14,7 +14,7 @@ use ff::format::stream::Disposition;
 use ff::frame::Video;
 use ff::{Discard, Packet};
 use ffmpeg_next as ff;
-use loopy_core::{Rational, Signature};
+use loopy_core::{Orientation, Rational, Signature};
 use std::path::Path;
 
 /// Packets FFmpeg may reject as invalid before a file counts as corrupt.
@@ -25,8 +25,12 @@ const MAX_BAD_PACKETS: u32 = 32;
 pub struct Probed {
     pub container: String,
     pub codec: String,
+    /// The displayed size (after the display matrix).
     pub width: u32,
     pub height: u32,
+    pub orientation: Orientation,
+    /// Sample aspect ratio of the displayed picture.
+    pub sar: Rational,
     pub pix_fmt: String,
     pub fps: Rational,
     pub frames: u64,
@@ -58,7 +62,10 @@ pub fn probe_clip(path: &Path) -> Result<Probed, ClipError> {
         }))?;
     let index = stream.index();
     let params = stream.parameters();
+    let time_base = stream.time_base();
     let header_frames = u64::try_from(stream.frames()).unwrap_or(0);
+    let promised = promised_seconds(&stream, input.duration(), input.nb_streams());
+    let orientation = crate::orient::stream_orientation(&stream, &path.display().to_string());
     let fps = frame_rate(stream.avg_frame_rate(), stream.rate())?;
     let codec = params.id().name().to_string();
     if params.id() == ff::codec::Id::None {
@@ -74,6 +81,8 @@ pub fn probe_clip(path: &Path) -> Result<Probed, ClipError> {
     let mut head: Option<Video> = None;
     let mut gop: Vec<Packet> = Vec::new();
     let (mut frames, mut bad_packets) = (0u64, 0u32);
+    // The video's extent by its timestamps: the first start and the last end.
+    let (mut first_ts, mut last_end): (Option<i64>, Option<i64>) = (None, None);
     loop {
         let mut packet = Packet::empty();
         match packet.read(&mut input) {
@@ -98,6 +107,11 @@ pub fn probe_clip(path: &Path) -> Result<Probed, ClipError> {
             continue;
         }
         frames += 1;
+        if let Some(ts) = packet.pts().or(packet.dts()) {
+            first_ts = Some(first_ts.map_or(ts, |f| f.min(ts)));
+            let end = ts.saturating_add(packet.duration().max(0));
+            last_end = Some(last_end.map_or(end, |l| l.max(end)));
+        }
         if head.is_none()
             && head_decoder.send_packet(&packet).is_ok()
             && head_decoder.receive_frame(&mut frame).is_ok()
@@ -114,10 +128,32 @@ pub fn probe_clip(path: &Path) -> Result<Probed, ClipError> {
             " (the video stream has no packets)".into(),
         ));
     }
+    // Seconds the video's packets cover, by their timestamps.
+    let covered = match (first_ts, last_end) {
+        (Some(first), Some(end)) if end > first => Some(
+            (end - first) as f64 * f64::from(time_base.numerator())
+                / f64::from(time_base.denominator().max(1)),
+        ),
+        _ => None,
+    };
+    let frame_s = 1.0 / fps.as_f64();
     if header_frames > frames {
-        return Err(ClipError::Truncated(format!(
-            "the header lists {header_frames} frames, only {frames} are present"
-        )));
+        // The count in the header is a hint: an AVI index may list a dropped frame
+        // that has no packet. Only timestamps that stop short mean a cut file.
+        let listed_s = header_frames as f64 * frame_s;
+        if covered.is_none_or(|c| c + 1.5 * frame_s < listed_s) {
+            return Err(ClipError::Truncated(format!(
+                "the header lists {header_frames} frames, only {frames} are present"
+            )));
+        }
+    }
+    if let (Some(promised), Some(covered)) = (promised, covered) {
+        // Containers without a frame count (Matroska, WebM) still say how long they are.
+        if covered + (2.0 * frame_s).max(0.1) < promised {
+            return Err(ClipError::Truncated(format!(
+                "the container says {promised:.3} s, the video stops at {covered:.3} s"
+            )));
+        }
     }
     if head.is_none()
         && head_decoder.send_eof().is_ok()
@@ -128,13 +164,29 @@ pub fn probe_clip(path: &Path) -> Result<Probed, ClipError> {
     let head =
         head.ok_or_else(|| ClipError::NoFrame(format!(" ({frames} packets, none decodable)")))?;
     let tail = decode_last(&params, &codec, &gop)?;
+    let stored_sar = crate::orient::sample_aspect_ratio(&mut input, index, &head);
+    let sar = if orientation.swaps_axes() {
+        stored_sar.inverse()
+    } else {
+        stored_sar
+    };
+    let (width, height) = orientation.displayed((head.width(), head.height()));
 
-    let unusable = || ClipError::Corrupt("the frame cannot be converted to a thumbnail".into());
+    let unusable = |e: String| ClipError::Corrupt(format!("the frame cannot be read: {e}"));
+    let no_thumb = || ClipError::Corrupt("the frame cannot be converted to a thumbnail".into());
+    // Signatures of the pictures as shown, so a turned clip matches its neighbours.
+    let mut orienter = crate::orient::Orienter::new(orientation);
+    let head_signature =
+        signature_of(orienter.run(&head).map_err(unusable)?).ok_or_else(no_thumb)?;
+    let tail_signature =
+        signature_of(orienter.run(&tail).map_err(unusable)?).ok_or_else(no_thumb)?;
     Ok(Probed {
         container,
         codec,
-        width: head.width(),
-        height: head.height(),
+        width,
+        height,
+        orientation,
+        sar,
         pix_fmt: head
             .format()
             .descriptor()
@@ -143,9 +195,39 @@ pub fn probe_clip(path: &Path) -> Result<Probed, ClipError> {
         fps,
         frames,
         has_audio,
-        head: signature_of(&head).ok_or_else(unusable)?,
-        tail: signature_of(&tail).ok_or_else(unusable)?,
+        head: head_signature,
+        tail: tail_signature,
     })
+}
+
+/// How long the container says the video lasts, where it does not count frames:
+/// the stream's own duration, Matroska's per-track `DURATION` tag, or (for a file
+/// with this one stream) the container's duration. `None` when nothing is promised.
+fn promised_seconds(
+    stream: &ff::format::stream::Stream,
+    container_duration: i64,
+    streams: u32,
+) -> Option<f64> {
+    if stream.frames() > 0 {
+        return None;
+    }
+    let tb = stream.time_base();
+    if stream.duration() > 0 && tb.denominator() > 0 {
+        return Some(
+            stream.duration() as f64 * f64::from(tb.numerator()) / f64::from(tb.denominator()),
+        );
+    }
+    if let Some(tag) = stream.metadata().get("DURATION") {
+        // "HH:MM:SS.nnnnnnnnn"
+        let mut parts = tag.split(':');
+        let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
+        let seconds = h.parse::<f64>().ok()? * 3600.0
+            + m.parse::<f64>().ok()? * 60.0
+            + s.parse::<f64>().ok()?;
+        return (seconds > 0.0).then_some(seconds);
+    }
+    (streams == 1 && container_duration > 0)
+        .then(|| container_duration as f64 / f64::from(ff::ffi::AV_TIME_BASE))
 }
 
 /// Decodes the packets of the last GOP and returns the last frame in display order.

@@ -150,6 +150,8 @@ fn examine(
         }
     }
     let probed = probe_clip(&path).map_err(|e| e.to_string())?;
+    let fingerprint =
+        crate::fingerprint::fingerprint(&path).map_err(|e| format!("cannot read: {e}"))?;
     let seamless_score = probed.tail.distance(&probed.head);
     Ok((
         ClipInfo {
@@ -158,6 +160,9 @@ fn examine(
             codec: probed.codec,
             width: probed.width,
             height: probed.height,
+            orientation: probed.orientation,
+            sar: probed.sar,
+            fingerprint,
             pix_fmt: probed.pix_fmt,
             fps: probed.fps,
             frames: probed.frames,

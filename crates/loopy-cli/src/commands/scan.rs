@@ -18,7 +18,7 @@ pub fn run(args: &ScanArgs) -> Result<()> {
     for clip in &catalog.clips {
         table.row([
             clip.path.clone(),
-            format!("{}x{}", clip.width, clip.height),
+            describe_size(clip),
             clip.fps.to_string(),
             format_seconds(clip.duration_s),
             clip.frames.to_string(),
@@ -44,4 +44,16 @@ pub fn run(args: &ScanArgs) -> Result<()> {
         ),
         false,
     )
+}
+
+/// `360x640`, with how the picture is turned and the pixel shape when they matter.
+fn describe_size(clip: &loopy_core::ClipInfo) -> String {
+    let mut text = format!("{}x{}", clip.width, clip.height);
+    if !clip.orientation.is_identity() {
+        text.push_str(&format!(" ({})", clip.orientation.describe()));
+    }
+    if !clip.sar.is_one() {
+        text.push_str(&format!(" SAR {}", clip.sar));
+    }
+    text
 }

@@ -31,6 +31,18 @@ pub fn can_copy(plan: &Plan, opts: &RenderOptions) -> Result<(), String> {
     for &c in &used {
         let clip = &plan.clips[c];
         let mismatch = |what: String| Err(format!("{} {what}", clip.path));
+        if !clip.orientation.is_identity() {
+            return mismatch(format!(
+                "is stored {} (display matrix); copied packets would show it as stored",
+                clip.orientation.describe()
+            ));
+        }
+        if !clip.sar.is_one() {
+            return mismatch(format!(
+                "has non-square pixels ({}); the output's are square",
+                clip.sar
+            ));
+        }
         if clip.codec != opts.codec.codec_name() {
             return mismatch(format!(
                 "is {}, the output is {}",

@@ -80,10 +80,12 @@ impl EncoderSettings {
             }
         }
         match (crf_range, self.crf) {
-            (None, Some(_)) => return bad(format!(
+            (None, Some(_)) => {
+                return bad(format!(
                 "--crf does not apply to {name}: its quality is set by the profile (--preset {})",
                 PRORES_PROFILES.join("|")
-            )),
+            ))
+            }
             (Some((low, high)), Some(crf)) if !(low..=high).contains(&crf) => {
                 return bad(format!(
                     "--crf {crf} is out of range for {name} ({low} to {high})"

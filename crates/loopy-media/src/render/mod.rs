@@ -173,7 +173,21 @@ pub fn render(
     if !checked.substitutions.is_empty() && copy_verdict.is_ok() {
         copy_verdict = copy::can_copy(&checked.plan, opts);
     }
-    let plan = checked.plan;
+    let mut plan = checked.plan;
+    plan.check_timing()
+        .map_err(|e| RenderError::Usage(e.to_string()))?;
+    // A hand-edited plan may carry stale figures: the sidecar states what is rendered.
+    plan.fps = plan.fps_rational.as_f64();
+    plan.stats = plan.recompute_stats();
+    let repeats = plan.immediate_repeats();
+    if !repeats.is_empty() {
+        tracing::warn!(
+            "{} entr{} show the same clip as the entry before (first: entry {}); a plan file may ask for that",
+            repeats.len(),
+            if repeats.len() == 1 { "y" } else { "ies" },
+            repeats[0]
+        );
+    }
     let placements = plan.placements();
     let mut work = spans(&placements, plan.crossfade_frames);
     let copied = match (opts.copy, copy_verdict) {

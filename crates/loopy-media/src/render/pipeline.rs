@@ -18,11 +18,13 @@ use super::scale::FitScaler;
 use super::thumbs::ContactSheet;
 use super::{clip_error, clip_path, RenderJob, RenderOptions};
 use crate::error::RenderError;
+use crate::orient::Orienter;
 use ffmpeg_next::format::Pixel;
 use ffmpeg_next::frame::Video;
 use loopy_core::spans::SpanSource;
 use loopy_core::timeline::{Placement, Retimer, Timeline};
 use loopy_core::Plan;
+use loopy_core::Rational;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
@@ -219,6 +221,9 @@ struct EntryState {
     held_index: u64,
     scaler: Option<FitScaler>,
     scaler_for: Option<((u32, u32), Pixel)>,
+    /// Turns the clip's frames upright first, when its display matrix says so.
+    orienter: Option<Orienter>,
+    sar: Rational,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -296,6 +301,9 @@ fn retime_stage(
                         held_index: 0,
                         scaler: None,
                         scaler_for: None,
+                        orienter: (!clip.orientation.is_identity())
+                            .then(|| Orienter::new(clip.orientation)),
+                        sar: clip.sar,
                     });
                 }
                 let Some(s) = state.as_mut() else { continue };
@@ -313,9 +321,16 @@ fn retime_stage(
                     let _ = shells.send(frame);
                     continue;
                 }
-                let key = ((frame.width(), frame.height()), frame.format());
+                let turned = s.orienter.is_some();
+                let upright = match s.orienter.as_mut() {
+                    Some(orienter) => orienter
+                        .run(&frame)
+                        .map_err(|r| clip_error(entry, s.next_k, r))?,
+                    None => &frame,
+                };
+                let key = ((upright.width(), upright.height()), upright.format());
                 if s.scaler_for != Some(key) {
-                    s.scaler = FitScaler::new(key.0, key.1, opts.size, opts.fit)
+                    s.scaler = FitScaler::new(key.0, key.1, s.sar, opts.size, opts.fit)
                         .map_err(|r| clip_error(entry, s.next_k, r))?;
                     s.scaler_for = Some(key);
                 }
@@ -325,8 +340,18 @@ fn retime_stage(
                             .take()
                             .map_err(|e| RenderError::ffmpeg("frame pool", e))?;
                         scaler
-                            .run(&frame, &mut target)
+                            .run(upright, &mut target)
                             .map_err(|r| clip_error(entry, s.next_k, r))?;
+                        let _ = shells.send(frame);
+                        target
+                    }
+                    None if turned => {
+                        // Turned to exactly the output's size: copy out of the orienter.
+                        let mut target = pool
+                            .take()
+                            .map_err(|e| RenderError::ffmpeg("frame pool", e))?;
+                        copy_picture(&mut target, upright)
+                            .map_err(|e| RenderError::ffmpeg("frame copy", e))?;
                         let _ = shells.send(frame);
                         target
                     }

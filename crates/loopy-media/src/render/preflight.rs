@@ -46,6 +46,9 @@ fn problem_with(plan: &Plan, clip: usize, thorough: bool) -> Option<String> {
     if !path.exists() {
         return Some("missing (moved or deleted since the scan?)".into());
     }
+    if let Some(changed) = changed_since_planning(&plan.clips[clip], &path) {
+        return Some(changed);
+    }
     if !thorough {
         return ffmpeg_next::format::input(&path)
             .err()
@@ -70,6 +73,40 @@ fn problem_with(plan: &Plan, clip: usize, thorough: bool) -> Option<String> {
         Ok(Some(_)) => None,
         Ok(None) => Some("no frame could be decoded".into()),
         Err(reason) => Some(reason),
+    }
+}
+
+/// Whether the file is no longer the one planned: another size, or another
+/// modification time and content. A plan from an older Loopy (no size recorded)
+/// is only checked by frame count.
+fn changed_since_planning(
+    clip: &loopy_core::plan::PlanClip,
+    path: &std::path::Path,
+) -> Option<String> {
+    if clip.size == 0 {
+        return None;
+    }
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.len() != clip.size {
+        return Some(format!(
+            "changed since planning: {} bytes, the plan recorded {} (plan again)",
+            meta.len(),
+            clip.size
+        ));
+    }
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128);
+    if mtime_ns == clip.mtime_ns || clip.fingerprint.is_empty() {
+        return None;
+    }
+    // Touched: the content decides.
+    match crate::fingerprint::fingerprint(path) {
+        Ok(now) if now == clip.fingerprint => None,
+        Ok(_) => Some("replaced since planning: same size, other content (plan again)".into()),
+        Err(e) => Some(format!("cannot read: {e}")),
     }
 }
 

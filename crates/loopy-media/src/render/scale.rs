@@ -8,7 +8,8 @@
 use ff::format::Pixel;
 use ff::frame::Video;
 use ffmpeg_next as ff;
-use loopy_core::fit::{fit_rects, Fit, Rect};
+use loopy_core::fit::{fit_rects_with_sar, Fit, Rect};
+use loopy_core::Rational;
 use std::ptr;
 
 pub struct FitScaler {
@@ -26,17 +27,23 @@ pub struct FitScaler {
 unsafe impl Send for FitScaler {}
 
 impl FitScaler {
-    /// `None` when no conversion is needed (same size, already yuv420p).
+    /// `None` when no conversion is needed (same size and shape, already yuv420p).
+    /// `sar` is the shape of a source pixel: the picture keeps its displayed aspect.
     pub fn new(
         src_size: (u32, u32),
         src_format: Pixel,
+        sar: Rational,
         dst_size: (u32, u32),
         fit: Fit,
     ) -> Result<Option<Self>, String> {
-        if src_size == dst_size && src_format == Pixel::YUV420P {
+        let (src, dst) = fit_rects_with_sar(src_size, sar, dst_size, fit);
+        let whole = (
+            Rect::full(src_size.0, src_size.1),
+            Rect::full(dst_size.0, dst_size.1),
+        );
+        if src_size == dst_size && src_format == Pixel::YUV420P && (src, dst) == whole {
             return Ok(None);
         }
-        let (src, dst) = fit_rects(src_size, dst_size, fit);
         let descriptor = src_format
             .descriptor()
             .ok_or_else(|| format!("unknown pixel format {src_format:?}"))?;

@@ -1,0 +1,392 @@
+//! Real-world clips and plans: phone video with a display matrix, non-square pixels,
+//! clips replaced after planning, AVIs whose index lists a dropped frame, Matroska
+//! files cut short, and plan files edited by hand.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+/// The first frame of `path` as yuv420p, decoded by the ffmpeg CLI (which turns
+/// rotated video upright by itself, as players do).
+fn first_frame(path: &Path) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args([
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A lossless clip whose luma changes along both axes, so any turn or mirror shows.
+fn asymmetric_clip(path: &Path, size: &str, extra: &[&str]) {
+    let filter = format!(
+        "color=c=black:s={size}:r=30:d=1,format=yuv420p,geq=lum='20+3*X+Y*Y/8':cb=100:cr=150"
+    );
+    let mut args = vec!["-f", "lavfi", "-i", &filter];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[
+        "-c:v",
+        "libx264",
+        "-qp",
+        "0",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        path.to_str().unwrap(),
+    ]);
+    ffmpeg(&args);
+}
+
+fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len(), "frames of different sizes");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).abs())
+        .sum::<f64>()
+        / a.len() as f64
+}
+
+#[test]
+fn phone_video_is_shown_upright() {
+    let tmp = shared_tempdir();
+    let lib = tmp.path().join("lib");
+    std::fs::create_dir(&lib).unwrap();
+    let stored = tmp.path().join("stored.mp4");
+    asymmetric_clip(&stored, "64x36", &[]);
+    for (name, degrees) in [("phone_90.mp4", "90"), ("phone_270.mp4", "270")] {
+        ffmpeg(&[
+            "-i",
+            stored.to_str().unwrap(),
+            "-c",
+            "copy",
+            "-metadata:s:v:0",
+            &format!("rotate={degrees}"),
+            lib.join(name).to_str().unwrap(),
+        ]);
+    }
+    let scan = loopy(&["scan", lib.to_str().unwrap(), "--json"]);
+    assert!(scan.status.success(), "{}", stderr(&scan));
+    for clip in json(&scan)["clips"].as_array().unwrap() {
+        assert_eq!(
+            (clip["width"].as_u64(), clip["height"].as_u64()),
+            (Some(36), Some(64)),
+            "{clip}"
+        );
+    }
+    // The copy path would keep the stored (sideways) picture: it must not be taken.
+    for (name, copy) in [("phone_90.mp4", "auto"), ("phone_270.mp4", "never")] {
+        let one = tmp.path().join(format!("only-{name}"));
+        std::fs::create_dir(&one).unwrap();
+        std::fs::copy(lib.join(name), one.join(name)).unwrap();
+        let out = tmp.path().join(format!("{name}.mkv"));
+        let run = loopy(&[
+            "render",
+            one.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--count",
+            "1",
+            "--copy",
+            copy,
+            "--json",
+        ]);
+        assert!(run.status.success(), "{}", stderr(&run));
+        assert_eq!(json(&run)["copied"], false);
+        assert_eq!(
+            (json(&run)["width"].as_u64(), json(&run)["height"].as_u64()),
+            (Some(36), Some(64))
+        );
+        let wanted = first_frame(&one.join(name));
+        let got = first_frame(&out);
+        let luma = 36 * 64;
+        let diff = mean_abs_diff(&wanted[..luma], &got[..luma]);
+        assert!(
+            diff < 3.0,
+            "{name}: upright picture differs by {diff:.1} levels"
+        );
+        // And it really is turned: the stored picture read sideways would not match.
+        let sideways = first_frame(&stored);
+        let transposed: Vec<u8> = (0..64)
+            .flat_map(|y| (0..36).map(move |x| (x, y)))
+            .map(|(x, y)| sideways[x * 64 + y])
+            .collect();
+        assert!(mean_abs_diff(&transposed, &got[..luma]) > 10.0);
+    }
+}
+
+#[test]
+fn non_square_pixels_keep_the_displayed_aspect() {
+    let tmp = shared_tempdir();
+    let lib = tmp.path().join("lib");
+    std::fs::create_dir(&lib).unwrap();
+    // 480x480 stored, 4:3 pixels: shown as 640x480.
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=white:s=480x480:r=30:d=0.2",
+        "-vf",
+        "setsar=4/3",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        lib.join("wide_pixels.mp4").to_str().unwrap(),
+    ]);
+    let scan = loopy(&["scan", lib.to_str().unwrap(), "--json"]);
+    assert_eq!(json(&scan)["clips"][0]["sar"], "4/3", "{}", stdout(&scan));
+    let out = tmp.path().join("out.mp4");
+    let run = loopy(&[
+        "render",
+        lib.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--count",
+        "1",
+        "--size",
+        "1280x720",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let frame = first_frame(&out);
+    let row = &frame[360 * 1280..361 * 1280];
+    let bright: Vec<usize> = (0..1280).filter(|&x| row[x] > 100).collect();
+    let (first, last) = (bright[0], *bright.last().unwrap());
+    // 4:3 at 720 rows is 960 wide, centred: columns 160..1120.
+    assert!(
+        first.abs_diff(160) <= 2 && (last + 1).abs_diff(1120) <= 2,
+        "picture spans {first}..{} (a stretched square would span 280..1000)",
+        last + 1
+    );
+}
+
+#[test]
+fn a_clip_replaced_after_planning_is_refused() {
+    let tmp = shared_tempdir();
+    let lib = tmp.path().join("lib");
+    std::fs::create_dir(&lib).unwrap();
+    for name in ["a_one.mp4", "b_two.mp4"] {
+        make_clip(&lib.join(name), "64x36", "30", "1", H264);
+    }
+    let plan = tmp.path().join("plan.json");
+    let made = loopy(&[
+        "plan",
+        lib.to_str().unwrap(),
+        "--count",
+        "4",
+        "--seed",
+        "1",
+        "-o",
+        plan.to_str().unwrap(),
+    ]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let render = |name: &str| {
+        let out = tmp.path().join(name);
+        loopy(&[
+            "render",
+            "--plan",
+            plan.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ])
+    };
+    // Touched but unchanged: fine.
+    let bytes = std::fs::read(lib.join("a_one.mp4")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(lib.join("a_one.mp4"), &bytes).unwrap();
+    let touched = render("touched.mp4");
+    assert!(touched.status.success(), "{}", stderr(&touched));
+    // Same frame count, another rate and size: named, nothing rendered.
+    make_clip(&lib.join("a_one.mp4"), "320x240", "25", "1.2", H264);
+    let swapped = render("swapped.mp4");
+    assert_eq!(swapped.status.code(), Some(1), "{}", stderr(&swapped));
+    assert!(
+        stderr(&swapped).contains("a_one.mp4"),
+        "{}",
+        stderr(&swapped)
+    );
+    assert!(
+        stderr(&swapped).contains("changed since planning"),
+        "{}",
+        stderr(&swapped)
+    );
+    // Same size, one byte different in the middle: the fingerprint tells.
+    let mut edited = bytes.clone();
+    let middle = edited.len() / 2;
+    edited[middle] ^= 0x55;
+    std::fs::write(lib.join("a_one.mp4"), &edited).unwrap();
+    let edited_run = render("edited.mp4");
+    assert_eq!(edited_run.status.code(), Some(1), "{}", stderr(&edited_run));
+    assert!(
+        stderr(&edited_run).contains("same size, other content"),
+        "{}",
+        stderr(&edited_run)
+    );
+    assert!(!tmp.path().join("edited.mp4").exists());
+}
+
+#[test]
+fn an_avi_listing_a_dropped_frame_is_a_clip() {
+    let tmp = shared_tempdir();
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=320x180:r=25:d=2",
+        "-vf",
+        "select='not(eq(n\\,10))'",
+        "-fps_mode",
+        "passthrough",
+        "-c:v",
+        "mpeg4",
+        tmp.path().join("gap.avi").to_str().unwrap(),
+    ]);
+    let scan = loopy(&["scan", tmp.path().to_str().unwrap(), "--json"]);
+    assert!(scan.status.success(), "{}", stderr(&scan));
+    assert_eq!(
+        json(&scan)["clips"].as_array().unwrap().len(),
+        1,
+        "{}",
+        stderr(&scan)
+    );
+    let out = tmp.path().join("out.mp4");
+    let run = loopy(&[
+        "render",
+        tmp.path().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--count",
+        "1",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+}
+
+#[test]
+fn matroska_cut_short_is_named() {
+    let tmp = shared_tempdir();
+    for (name, codec) in [("cut.mkv", "libx264"), ("cut.webm", "libvpx-vp9")] {
+        let whole = tmp.path().join(format!("whole-{name}"));
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=160x90:r=30:d=4",
+            "-c:v",
+            codec,
+            "-g",
+            "15",
+            whole.to_str().unwrap(),
+        ]);
+        let bytes = std::fs::read(&whole).unwrap();
+        std::fs::create_dir_all(tmp.path().join("lib")).unwrap();
+        std::fs::write(
+            tmp.path().join("lib").join(name),
+            &bytes[..bytes.len() * 6 / 10],
+        )
+        .unwrap();
+    }
+    let scan = loopy(&["scan", tmp.path().join("lib").to_str().unwrap(), "--json"]);
+    assert_eq!(
+        scan.status.code(),
+        Some(1),
+        "nothing usable: {}",
+        stderr(&scan)
+    );
+    for name in ["cut.mkv", "cut.webm"] {
+        assert!(
+            stderr(&scan).contains(&format!("skip {name}: truncated")),
+            "{name}: {}",
+            stderr(&scan)
+        );
+    }
+}
+
+#[test]
+fn hand_edited_plans_are_checked_and_recounted() {
+    let tmp = shared_tempdir();
+    let plan_path = tmp.path().join("plan.json");
+    let made = loopy(&[
+        "plan",
+        plan_folder().to_str().unwrap(),
+        "--count",
+        "3",
+        "--seed",
+        "5",
+        "-o",
+        plan_path.to_str().unwrap(),
+    ]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan_path).unwrap()).unwrap();
+    let edit = |name: &str, change: &dyn Fn(&mut serde_json::Value)| {
+        let mut plan = original.clone();
+        change(&mut plan);
+        let path = tmp.path().join(name);
+        std::fs::write(&path, serde_json::to_string(&plan).unwrap()).unwrap();
+        path
+    };
+    let run = |plan: &Path, out: &str| {
+        let out = tmp.path().join(out);
+        let result = loopy(&[
+            "render",
+            "--plan",
+            plan.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--copy",
+            "never",
+        ]);
+        (result, out)
+    };
+    // The same clip three times at 24 fps: rendered as asked, with true figures.
+    let repeats = edit("repeats.json", &|p| {
+        p["sequence"] = serde_json::json!([1, 1, 1]);
+        p["fps_rational"] = serde_json::json!("24");
+    });
+    let (result, out) = run(&repeats, "repeats.mp4");
+    assert!(result.status.success(), "{}", stderr(&result));
+    assert!(
+        stderr(&result).contains("same clip as the entry before"),
+        "{}",
+        stderr(&result)
+    );
+    let side: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{}.plan.json", out.display())).unwrap(),
+    )
+    .unwrap();
+    let (written, rate) = ffprobe_frames_and_rate(&out);
+    assert_eq!(side["stats"]["total_frames"].as_u64(), Some(written));
+    assert_eq!(side["fps"].as_f64(), Some(24.0));
+    assert_eq!(rate, "24/1");
+    // Impossible trims and cross-fades: refused before any work, naming the field.
+    for (name, field, value) in [
+        ("trim.json", "trim_end_frames", 1000),
+        ("fade.json", "crossfade_frames", 100_000),
+    ] {
+        let bad = edit(name, &|p| p[field] = serde_json::json!(value));
+        let (result, out) = run(&bad, &format!("{name}.mp4"));
+        assert_eq!(result.status.code(), Some(2), "{name}: {}", stderr(&result));
+        assert!(
+            stderr(&result).contains(field),
+            "{name}: {}",
+            stderr(&result)
+        );
+        assert!(!out.exists());
+    }
+}
