@@ -51,6 +51,11 @@ pub struct FolderArgs {
     /// Neither read nor write DIR/.loopy/catalog.json
     #[arg(long)]
     pub no_cache: bool,
+    /// Decode every frame of every clip (in parallel) and skip damaged ones, naming the
+    /// frame and FFmpeg's message; remembered in the cache while a file is unchanged.
+    /// With `render --plan`, the plan's clips are verified before rendering
+    #[arg(long)]
+    pub verify: bool,
 }
 
 #[derive(Debug, Args)]

@@ -390,3 +390,144 @@ fn hand_edited_plans_are_checked_and_recounted() {
         assert!(!out.exists());
     }
 }
+
+/// Overwrites a run of bytes in the middle of a file with noise (same size).
+fn corrupt_middle(path: &Path, length: usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let middle = bytes.len() / 2;
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    for b in &mut bytes[middle..middle + length] {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *b = state as u8;
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn damage_inside_a_clip_is_found_and_never_rendered_silently() {
+    let tmp = shared_tempdir();
+    let lib = tmp.path().join("lib");
+    std::fs::create_dir(&lib).unwrap();
+    for name in ["a_clip.mp4", "b_clip.mp4", "c_clip.mp4"] {
+        make_clip(
+            &lib.join(name),
+            "320x180",
+            "30",
+            "2",
+            &[
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-g",
+                "30",
+                "-pix_fmt",
+                "yuv420p",
+            ],
+        );
+    }
+    corrupt_middle(&lib.join("b_clip.mp4"), 3000);
+    let lib_s = lib.to_str().unwrap();
+    // A plain scan cannot see it; --verify decodes every frame and names it.
+    let plain = loopy(&["scan", lib_s, "--json", "--no-cache"]);
+    assert_eq!(json(&plain)["clips"].as_array().unwrap().len(), 3);
+    let verified = loopy(&["scan", lib_s, "--json", "--verify"]);
+    assert!(verified.status.success(), "{}", stderr(&verified));
+    let skipped = json(&verified)["skipped"].clone();
+    assert_eq!(skipped[0]["path"], "b_clip.mp4", "{skipped}");
+    let reason = skipped[0]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("damaged at frame "), "{reason}");
+    assert!(
+        reason.contains("[h264]"),
+        "FFmpeg's message is quoted: {reason}"
+    );
+    // Remembered while the file is unchanged: a later plain scan skips it too.
+    let later = loopy(&["scan", lib_s, "--json"]);
+    assert_eq!(json(&later)["skipped"][0]["path"], "b_clip.mp4");
+
+    // A render that meets the damage fails, naming clip, entry and output frame.
+    let plan = tmp.path().join("plan.json");
+    std::fs::write(
+        &plan,
+        stdout(&loopy(&[
+            "plan",
+            lib_s,
+            "--count",
+            "3",
+            "--seed",
+            "1",
+            "--no-cache",
+            "-o",
+            "-",
+        ])),
+    )
+    .unwrap();
+    let plan_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    let damaged_entry = plan_json["sequence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| plan_json["clips"][c.as_u64().unwrap() as usize]["path"] == "b_clip.mp4")
+        .expect("seed 1 plans the damaged clip");
+    let render = |extra: &[&str], out: &str| {
+        let out = tmp.path().join(out);
+        let mut args = vec![
+            "render",
+            "--plan",
+            plan.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--copy",
+            "never",
+        ];
+        args.extend_from_slice(extra);
+        (loopy(&args), out)
+    };
+    let (failed, out) = render(&[], "failed.mp4");
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    let text = stderr(&failed);
+    assert!(
+        text.contains("b_clip.mp4")
+            && text.contains(&format!("entry {damaged_entry}"))
+            && text.contains("output frame"),
+        "{text}"
+    );
+    assert!(!out.exists());
+    // --verify in the pre-flight catches it before any frame is encoded.
+    let (early, _) = render(&["--verify"], "early.mp4");
+    assert_eq!(early.status.code(), Some(1));
+    assert!(
+        stderr(&early).contains("damaged at frame"),
+        "{}",
+        stderr(&early)
+    );
+    // --skip-bad: the rest of that entry comes from another clip, recorded.
+    let (replaced, out) = render(&["--skip-bad", "--json"], "replaced.mp4");
+    assert!(replaced.status.success(), "{}", stderr(&replaced));
+    let summary = json(&replaced);
+    let substitution = &summary["substitutions"][0];
+    assert_eq!(substitution["planned"], "b_clip.mp4");
+    assert_eq!(substitution["entry"].as_u64(), Some(damaged_entry as u64));
+    assert!(substitution["reason"]
+        .as_str()
+        .unwrap()
+        .contains("source frames"));
+    assert_eq!(
+        ffprobe_frames_and_rate(&out).0,
+        summary["frames"].as_u64().unwrap()
+    );
+    let decode = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&out)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&decode.stderr),
+        "",
+        "the output decodes cleanly"
+    );
+}

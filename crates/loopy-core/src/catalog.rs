@@ -45,6 +45,9 @@ pub struct ClipInfo {
     pub tail: Signature,
     /// Distance between the last and the first frame; 0 is a perfect loop.
     pub seamless_score: f64,
+    /// Every frame was decoded without an error (`scan --verify`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub verified: bool,
 }
 
 impl ClipInfo {
@@ -168,6 +171,7 @@ impl ClipInfo {
             seamless_score: tail.distance(&head),
             head,
             tail,
+            verified: false,
         }
     }
 }

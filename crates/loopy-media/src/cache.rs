@@ -17,6 +17,43 @@ const CACHE_VERSION: u32 = 2;
 struct CacheFile {
     version: u32,
     clips: Vec<ClipInfo>,
+    /// Files `scan --verify` found damaged, so later scans skip them without
+    /// decoding them again while they are unchanged.
+    #[serde(default)]
+    damaged: Vec<DamagedFile>,
+}
+
+/// A file that failed verification, with the identity it had then.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DamagedFile {
+    pub path: String,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub reason: String,
+}
+
+/// What the cache holds, by relative path.
+#[derive(Debug, Default)]
+pub struct Cached {
+    pub clips: HashMap<String, ClipInfo>,
+    pub damaged: HashMap<String, DamagedFile>,
+}
+
+impl Cached {
+    pub fn len(&self) -> usize {
+        self.clips.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.clips.is_empty()
+    }
+
+    /// The recorded damage of a file, if it is unchanged since it was verified.
+    pub fn damage(&self, rel: &str, size: u64, mtime_ns: i128) -> Option<&DamagedFile> {
+        self.damaged
+            .get(rel)
+            .filter(|d| d.size == size && d.mtime_ns == mtime_ns)
+    }
 }
 
 pub fn cache_path(root: &Path) -> PathBuf {
@@ -25,39 +62,48 @@ pub fn cache_path(root: &Path) -> PathBuf {
 
 /// Cached clips keyed by relative path. A missing, unreadable or outdated cache is
 /// simply empty: the cache is an optimisation, never a source of errors.
-pub fn load(root: &Path) -> HashMap<String, ClipInfo> {
+pub fn load(root: &Path) -> Cached {
     let Ok(text) = std::fs::read_to_string(cache_path(root)) else {
-        return HashMap::new();
+        return Cached::default();
     };
     match serde_json::from_str::<CacheFile>(&text) {
-        Ok(file) if file.version == CACHE_VERSION => file
-            .clips
-            .into_iter()
-            .map(|c| (c.path.clone(), c))
-            .collect(),
-        _ => HashMap::new(),
+        Ok(file) if file.version == CACHE_VERSION => Cached {
+            clips: file
+                .clips
+                .into_iter()
+                .map(|c| (c.path.clone(), c))
+                .collect(),
+            damaged: file
+                .damaged
+                .into_iter()
+                .map(|d| (d.path.clone(), d))
+                .collect(),
+        },
+        _ => Cached::default(),
     }
 }
 
 /// The cached entry for a file, if its size and mtime still match.
 pub fn reusable<'c>(
-    cache: &'c HashMap<String, ClipInfo>,
+    cache: &'c Cached,
     rel: &str,
     size: u64,
     mtime_ns: i128,
 ) -> Option<&'c ClipInfo> {
     cache
+        .clips
         .get(rel)
         .filter(|c| c.size == size && c.mtime_ns == mtime_ns)
 }
 
 /// Writes the cache atomically (temporary file, then rename).
-pub fn store(root: &Path, clips: &[ClipInfo]) -> std::io::Result<()> {
+pub fn store(root: &Path, clips: &[ClipInfo], damaged: &[DamagedFile]) -> std::io::Result<()> {
     let dir = root.join(CACHE_DIR);
     std::fs::create_dir_all(&dir)?;
     let body = serde_json::to_vec(&CacheFile {
         version: CACHE_VERSION,
         clips: clips.to_vec(),
+        damaged: damaged.to_vec(),
     })
     .map_err(std::io::Error::other)?;
     let tmp = dir.join(format!("{CACHE_FILE}.{}.tmp", std::process::id()));

@@ -4,12 +4,14 @@
 
 pub mod cache;
 pub mod error;
+pub mod ffmpeg_log;
 pub mod fingerprint;
 pub mod orient;
 pub mod probe;
 pub mod render;
 pub mod scan;
 mod signature_frame;
+pub mod verify;
 
 pub use error::{ClipError, RenderError, ScanError};
 pub use probe::probe_clip;
@@ -17,17 +19,14 @@ pub use scan::{scan_folder, CacheStatus, ScanOptions, ScanReport};
 
 use std::sync::Once;
 
-/// Initialises FFmpeg once per process. FFmpeg's own log is silenced unless
-/// `verbose`: every problem it would print is reported by Loopy with the file's name.
+/// Initialises FFmpeg once per process and routes its log through [`ffmpeg_log`]:
+/// silent unless `verbose`, since every problem it would print is reported by Loopy
+/// with the file's name.
 pub fn init(verbose: bool) {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         // Registration cannot fail on FFmpeg ≥ 4; an error here would only repeat later.
         let _ = ffmpeg_next::init();
     });
-    ffmpeg_next::util::log::set_level(if verbose {
-        ffmpeg_next::util::log::Level::Warning
-    } else {
-        ffmpeg_next::util::log::Level::Quiet
-    });
+    ffmpeg_log::install(verbose);
 }

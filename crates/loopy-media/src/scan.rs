@@ -25,6 +25,9 @@ pub struct ScanOptions {
     /// Look at no more than this many files (after sorting by path).
     pub max: Option<usize>,
     pub use_cache: bool,
+    /// Decode every frame of every clip (not yet verified while unchanged) and skip
+    /// the damaged ones.
+    pub verify: bool,
 }
 
 /// Whether the cache helped, and if not why.
@@ -84,7 +87,7 @@ pub fn scan_folder(
     let outcomes: Vec<(String, Examined)> = files
         .par_iter()
         .map(|rel| {
-            let outcome = examine(&root, rel, &cached);
+            let outcome = examine(&root, rel, &cached, opts.verify);
             on_file(rel, files.len());
             (rel.clone(), outcome)
         })
@@ -94,7 +97,7 @@ pub fn scan_folder(
         root: root.to_string_lossy().into_owned(),
         ..Catalog::default()
     };
-    let mut reused = 0;
+    let (mut reused, mut damaged) = (0, Vec::new());
     for (rel, outcome) in outcomes {
         match outcome {
             Ok((mut clip, from_cache)) => {
@@ -102,7 +105,13 @@ pub fn scan_folder(
                 apply_manifest(&mut clip, &manifest);
                 catalog.clips.push(clip);
             }
-            Err(reason) => catalog.skipped.push(SkippedFile { path: rel, reason }),
+            Err(skip) => {
+                damaged.extend(skip.damage);
+                catalog.skipped.push(SkippedFile {
+                    path: rel,
+                    reason: skip.reason,
+                })
+            }
         }
     }
 
@@ -110,10 +119,13 @@ pub fn scan_folder(
         CacheStatus::Disabled
     } else {
         let probed = catalog.clips.len() - reused;
-        if probed == 0 && cached.len() == catalog.clips.len() {
+        if probed == 0
+            && cached.len() == catalog.clips.len()
+            && cached.damaged.len() == damaged.len()
+        {
             CacheStatus::Used { reused, probed }
         } else {
-            match cache::store(&root, &catalog.clips) {
+            match cache::store(&root, &catalog.clips, &damaged) {
                 Ok(()) => CacheStatus::Used { reused, probed },
                 Err(e) => CacheStatus::ReadOnly(e.to_string()),
             }
@@ -126,15 +138,27 @@ pub fn scan_folder(
     })
 }
 
-/// A usable clip and whether it came from the cache, or the reason to skip the file.
-type Examined = Result<(ClipInfo, bool), String>;
+/// Why a file is skipped, and its damage for the cache when verification found it.
+struct Skip {
+    reason: String,
+    damage: Option<cache::DamagedFile>,
+}
 
-/// A clip from the cache when it is unchanged, else probed.
-fn examine(
-    root: &Path,
-    rel: &str,
-    cached: &std::collections::HashMap<String, ClipInfo>,
-) -> Examined {
+impl From<String> for Skip {
+    fn from(reason: String) -> Self {
+        Skip {
+            reason,
+            damage: None,
+        }
+    }
+}
+
+/// A usable clip and whether it came unchanged from the cache, or why it is skipped.
+type Examined = Result<(ClipInfo, bool), Skip>;
+
+/// A clip from the cache when it is unchanged, else probed; with `verify`, decoded
+/// to the last frame unless that was done before.
+fn examine(root: &Path, rel: &str, cached: &cache::Cached, verify: bool) -> Examined {
     let path = root.join(rel);
     let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read: {e}"))?;
     let size = meta.len();
@@ -143,42 +167,72 @@ fn examine(
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos() as i128);
-    if let Some(clip) = cache::reusable(cached, rel, size, mtime_ns) {
+    if let Some(damage) = cached.damage(rel, size, mtime_ns) {
+        return Err(Skip {
+            reason: damage.reason.clone(),
+            damage: Some(damage.clone()),
+        });
+    }
+    let reusable = cache::reusable(cached, rel, size, mtime_ns)
         // A cached entry says nothing about today's permissions.
-        if std::fs::File::open(&path).is_ok() {
-            return Ok((clip.clone(), true));
+        .filter(|_| std::fs::File::open(&path).is_ok());
+    let (mut clip, from_cache) = match reusable {
+        Some(clip) => (clip.clone(), true),
+        None => (probe(&path, rel, size, mtime_ns)?, false),
+    };
+    if !verify || clip.verified {
+        return Ok((clip, from_cache));
+    }
+    match crate::verify::verify_clip(&path, &|| {}) {
+        Ok(_) => {
+            clip.verified = true;
+            Ok((clip, false))
+        }
+        Err(damage) => {
+            let reason = damage.to_string();
+            Err(Skip {
+                damage: Some(cache::DamagedFile {
+                    path: rel.to_string(),
+                    size,
+                    mtime_ns,
+                    reason: reason.clone(),
+                }),
+                reason,
+            })
         }
     }
-    let probed = probe_clip(&path).map_err(|e| e.to_string())?;
+}
+
+/// Probes a file into a catalog entry (tags and weights come later, from the manifest).
+fn probe(path: &Path, rel: &str, size: u64, mtime_ns: i128) -> Result<ClipInfo, String> {
+    let probed = probe_clip(path).map_err(|e| e.to_string())?;
     let fingerprint =
-        crate::fingerprint::fingerprint(&path).map_err(|e| format!("cannot read: {e}"))?;
+        crate::fingerprint::fingerprint(path).map_err(|e| format!("cannot read: {e}"))?;
     let seamless_score = probed.tail.distance(&probed.head);
-    Ok((
-        ClipInfo {
-            path: rel.to_string(),
-            container: probed.container,
-            codec: probed.codec,
-            width: probed.width,
-            height: probed.height,
-            orientation: probed.orientation,
-            sar: probed.sar,
-            fingerprint,
-            pix_fmt: probed.pix_fmt,
-            fps: probed.fps,
-            frames: probed.frames,
-            duration_s: probed.fps.seconds(probed.frames),
-            has_audio: probed.has_audio,
-            size,
-            mtime_ns,
-            tags: Vec::new(),
-            weight: 1.0,
-            relevance: 1.0,
-            head: probed.head,
-            tail: probed.tail,
-            seamless_score,
-        },
-        false,
-    ))
+    Ok(ClipInfo {
+        path: rel.to_string(),
+        container: probed.container,
+        codec: probed.codec,
+        width: probed.width,
+        height: probed.height,
+        orientation: probed.orientation,
+        sar: probed.sar,
+        fingerprint,
+        pix_fmt: probed.pix_fmt,
+        fps: probed.fps,
+        frames: probed.frames,
+        duration_s: probed.fps.seconds(probed.frames),
+        has_audio: probed.has_audio,
+        size,
+        mtime_ns,
+        tags: Vec::new(),
+        weight: 1.0,
+        relevance: 1.0,
+        head: probed.head,
+        tail: probed.tail,
+        seamless_score,
+        verified: false,
+    })
 }
 
 fn read_manifest(root: &Path) -> Result<Manifest, ScanError> {

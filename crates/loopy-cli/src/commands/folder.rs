@@ -15,9 +15,17 @@ pub fn scan(dir: &Path, args: &FolderArgs) -> Result<ScanReport> {
         recursive: args.recursive,
         max: args.max.map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
         use_cache: !args.no_cache,
+        verify: args.verify,
     };
     let started = Instant::now();
-    let bar = crate::output::progress_bar(0, "{spinner} scanning {pos}/{len} files… {wide_msg}");
+    let bar = crate::output::progress_bar(
+        0,
+        if args.verify {
+            "{bar:30} verifying {pos}/{len} files, ETA {eta}… {wide_msg}"
+        } else {
+            "{spinner} scanning {pos}/{len} files… {wide_msg}"
+        },
+    );
     let report = scan_folder(dir, &opts, &|name: &str, total: usize| {
         bar.set_length(total as u64);
         bar.inc(1);

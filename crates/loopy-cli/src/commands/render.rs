@@ -89,6 +89,8 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         copy,
         force: args.force,
         skip_bad: args.skip_bad,
+        // From a folder, the scan has verified the clips already.
+        verify: args.folder.verify && args.plan.is_some(),
         thumbnails_every,
         audio: args.audio.clone(),
     };

@@ -87,6 +87,8 @@ impl ClipReader {
         let key = StreamKey::of(&stream.parameters());
         let mut context = ff::codec::Context::from_parameters(stream.parameters())
             .map_err(|e| format!("decoder: {e}"))?;
+        // A damaged clip must fail the render, not turn into garbled frames.
+        crate::verify::report_every_error(&mut context);
         context.set_threading(threading::Config {
             kind: if threads > 1 {
                 threading::Type::Frame
@@ -148,6 +150,12 @@ impl ClipReader {
     pub fn next_frame(&mut self, frame: &mut Video) -> Result<Option<u64>, String> {
         loop {
             match self.decoder.receive_frame(frame) {
+                Ok(()) if crate::verify::frame_is_damaged(frame) => {
+                    return Err(format!(
+                        "damaged frame after source frame {} (the decoder flags it as corrupt)",
+                        self.counted
+                    ))
+                }
                 Ok(()) => return Ok(Some(self.index_of(frame))),
                 Err(ff::Error::Eof) => return Ok(None),
                 Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {}
@@ -168,10 +176,9 @@ impl ClipReader {
             let mut packet = Packet::empty();
             match packet.read(&mut self.input) {
                 Ok(()) if packet.stream() == self.stream => {
-                    return match self.decoder.send_packet(&packet) {
-                        Ok(()) | Err(ff::Error::InvalidData) => Ok(()),
-                        Err(e) => Err(format!("decode error: {e}")),
-                    };
+                    return self.decoder.send_packet(&packet).map_err(|e| {
+                        format!("decode error after source frame {}: {e}", self.counted)
+                    });
                 }
                 Ok(()) => {}
                 Err(ff::Error::Eof) => {

@@ -51,6 +51,8 @@ pub struct RenderOptions {
     pub copy: CopyMode,
     pub force: bool,
     pub skip_bad: bool,
+    /// Decode every frame of every planned clip before rendering (`--verify`).
+    pub verify: bool,
     /// Write a contact sheet with one frame every this many output frames.
     pub thumbnails_every: Option<u64>,
     /// An audio file looped or cut to the video's length.
@@ -169,7 +171,7 @@ pub fn render(
         _ => copy::can_copy(plan, opts),
     };
     // Copying never decodes, so the pre-flight only opens the clips then.
-    let checked = preflight::check(plan, opts.skip_bad, copy_verdict.is_ok())?;
+    let checked = preflight::check(plan, opts.skip_bad, copy_verdict.is_ok(), opts.verify)?;
     if !checked.substitutions.is_empty() && copy_verdict.is_ok() {
         copy_verdict = copy::can_copy(&checked.plan, opts);
     }
@@ -211,10 +213,13 @@ pub fn render(
         container,
         temp: temp.path(),
     };
+    let mut substitutions = checked.substitutions;
     let frames = if copied {
         copy::run(&job, cancel, on_progress)?
     } else {
-        pipeline::run(&job, cancel, on_progress)?
+        let (frames, late) = pipeline::run(&job, cancel, on_progress)?;
+        substitutions.extend(late);
+        frames
     };
     let output_bytes = std::fs::metadata(temp.path()).map(|m| m.len()).unwrap_or(0);
     temp.persist(&opts.output, opts.force)?;
@@ -233,7 +238,7 @@ pub fn render(
         copied,
         output_bytes,
         timeline: timeline_of(&plan, &placements),
-        substitutions: checked.substitutions,
+        substitutions,
         plan,
     })
 }

@@ -16,7 +16,7 @@ use super::encode::VideoSink;
 use super::frames::{copy_picture, make_writable, FramePool, PoolReturn};
 use super::scale::FitScaler;
 use super::thumbs::ContactSheet;
-use super::{clip_error, clip_path, RenderJob, RenderOptions};
+use super::{clip_error, clip_path, RenderJob, RenderOptions, Substitution};
 use crate::error::RenderError;
 use crate::orient::Orienter;
 use ffmpeg_next::format::Pixel;
@@ -43,6 +43,11 @@ enum Decoded {
         entry: usize,
         index: u64,
         frame: Video,
+    },
+    /// The rest of `entry` comes from `clip` (a substitute for a clip that broke).
+    Switch {
+        entry: usize,
+        clip: usize,
     },
     EndOfEntry {
         entry: usize,
@@ -78,7 +83,7 @@ pub fn run(
     job: &RenderJob,
     cancel: &AtomicBool,
     on_progress: &(dyn Fn(u64) + Sync),
-) -> Result<u64, RenderError> {
+) -> Result<(u64, Vec<Substitution>), RenderError> {
     let RenderJob {
         plan,
         placements,
@@ -108,8 +113,17 @@ pub fn run(
         None => None,
     };
 
-    let (stage_results, encoded) = std::thread::scope(|scope| {
-        let decode = scope.spawn(|| decode_stage(plan, placements, decoded_tx, shell_rx, cancel));
+    let (stage_results, encoded, substitutions) = std::thread::scope(|scope| {
+        let decode = scope.spawn(|| {
+            decode_stage(
+                plan,
+                placements,
+                opts.skip_bad,
+                decoded_tx,
+                shell_rx,
+                cancel,
+            )
+        });
         let retime = {
             let pool_return = pool_return.clone();
             scope.spawn(move || {
@@ -142,7 +156,19 @@ pub fn run(
             h.join()
                 .unwrap_or_else(|_| Err(RenderError::Ffmpeg("a pipeline stage panicked".into())))
         };
-        ([joined(decode), joined(retime), joined(fade)], encoded)
+        let (substitutions, decoded) = match decode.join() {
+            Ok(Ok(substitutions)) => (substitutions, Ok(())),
+            Ok(Err(e)) => (Vec::new(), Err(e)),
+            Err(_) => (
+                Vec::new(),
+                Err(RenderError::Ffmpeg("a pipeline stage panicked".into())),
+            ),
+        };
+        (
+            [decoded, joined(retime), joined(fade)],
+            encoded,
+            substitutions,
+        )
     });
     if cancel.load(Ordering::Relaxed) {
         return Err(RenderError::Cancelled);
@@ -168,47 +194,166 @@ pub fn run(
     if let (Some(sheet), Some(_)) = (sheet, opts.thumbnails_every) {
         sheet.write(&super::beside(&opts.output, ".thumbs.png"))?;
     }
-    Ok(written)
+    Ok((written, substitutions))
 }
 
 fn decode_stage(
     plan: &Plan,
     placements: &[Placement],
+    skip_bad: bool,
     out: SyncSender<Decoded>,
     shells: Receiver<Video>,
     cancel: &AtomicBool,
-) -> Result<(), RenderError> {
+) -> Result<Vec<Substitution>, RenderError> {
     let mut previous: Option<ClipReader> = None;
+    let mut substitutions = Vec::new();
     for (entry, &clip) in plan.sequence.iter().enumerate() {
         let path = clip_path(plan, clip);
-        let clip_error =
-            |reason: String| clip_error(plan, entry, placements[entry].start_frame, reason);
         let fps = plan.clips[clip].fps_rational;
         let reader = match previous.take() {
             Some(r) => r.next_clip(&path, fps),
             None => ClipReader::open(&path, fps),
         };
-        let reader = previous.insert(reader.map_err(clip_error)?);
+        let open_error = |reason| clip_error(plan, entry, placements[entry].start_frame, reason);
+        let reader = previous.insert(reader.map_err(open_error)?);
+        let mut last_index: Option<u64> = None;
         loop {
             if cancel.load(Ordering::Relaxed) {
                 return Err(RenderError::Cancelled);
             }
             let mut frame = shells.try_recv().unwrap_or_else(|_| Video::empty());
-            match reader.next_frame(&mut frame).map_err(clip_error)? {
-                Some(index) => out
-                    .send(Decoded::Frame {
+            match reader.next_frame(&mut frame) {
+                Ok(Some(index)) => {
+                    last_index = Some(index);
+                    out.send(Decoded::Frame {
                         entry,
                         index,
                         frame,
                     })
-                    .map_err(|_| stopped())?,
-                None => break,
+                    .map_err(|_| stopped())?
+                }
+                Ok(None) => break,
+                Err(reason) => {
+                    let next = last_index.map_or(0, |i| i + 1);
+                    let at = placements[entry].start_frame
+                        + output_frames_for(next, plan.clips[clip].fps_rational, plan.fps_rational);
+                    if !skip_bad {
+                        return Err(clip_error(plan, entry, at, reason));
+                    }
+                    // The decoder's state is suspect: the next clip gets a fresh one.
+                    previous = None;
+                    let substitution =
+                        finish_with_substitute(plan, entry, next, reason, &out, cancel)?;
+                    substitutions.push(substitution);
+                    break;
+                }
             }
         }
         out.send(Decoded::EndOfEntry { entry })
             .map_err(|_| stopped())?;
     }
-    out.send(Decoded::Done).map_err(|_| stopped())
+    out.send(Decoded::Done).map_err(|_| stopped())?;
+    Ok(substitutions)
+}
+
+/// Output frames that `source_frames` frames of a clip at `clip_fps` span at `out_fps`.
+fn output_frames_for(source_frames: u64, clip_fps: Rational, out_fps: Rational) -> u64 {
+    let num = source_frames as u128 * out_fps.num() as u128 * clip_fps.den() as u128;
+    let den = out_fps.den() as u128 * clip_fps.num() as u128;
+    (num / den.max(1)) as u64
+}
+
+/// `--skip-bad` for a clip that breaks mid-stream: the rest of the entry (source
+/// frames `from` on) is taken from another clip, looped if it is shorter, so the
+/// output keeps its length and timeline. The choice depends only on the seed and
+/// the entry.
+fn finish_with_substitute(
+    plan: &Plan,
+    entry: usize,
+    from: u64,
+    reason: String,
+    out: &SyncSender<Decoded>,
+    cancel: &AtomicBool,
+) -> Result<Substitution, RenderError> {
+    let planned = plan.sequence[entry];
+    let neighbours = [
+        entry.checked_sub(1).map(|e| plan.sequence[e]),
+        plan.sequence.get(entry + 1).copied(),
+    ];
+    let n = plan.clips.len();
+    let offset = (plan.seed.wrapping_add(entry as u64 * 0x9E37_79B9) % n.max(1) as u64) as usize;
+    let needed = plan.clips[planned].frames;
+    let start = plan.placements()[entry].start_frame;
+    for candidate in (0..n).map(|i| (offset + i) % n) {
+        if candidate == planned || neighbours.contains(&Some(candidate)) {
+            continue;
+        }
+        let path = clip_path(plan, candidate);
+        let fps = plan.clips[candidate].fps_rational;
+        let Ok(mut reader) = ClipReader::open(&path, fps) else {
+            continue;
+        };
+        out.send(Decoded::Switch {
+            entry,
+            clip: candidate,
+        })
+        .map_err(|_| stopped())?;
+        let mut index = from;
+        let mut since_open = 0u64;
+        while index < needed {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(RenderError::Cancelled);
+            }
+            let mut frame = Video::empty();
+            match reader.next_frame(&mut frame) {
+                Ok(Some(_)) => {
+                    out.send(Decoded::Frame {
+                        entry,
+                        index,
+                        frame,
+                    })
+                    .map_err(|_| stopped())?;
+                    index += 1;
+                    since_open += 1;
+                }
+                Ok(None) if since_open > 0 => {
+                    // Shorter than what is left: loop it.
+                    reader = ClipReader::open(&path, fps).map_err(|r| {
+                        clip_error(
+                            plan,
+                            entry,
+                            start,
+                            format!("substitute {}: {r}", plan.clips[candidate].path),
+                        )
+                    })?;
+                    since_open = 0;
+                }
+                Ok(None) | Err(_) => {
+                    return Err(clip_error(
+                        plan,
+                        entry,
+                        start,
+                        format!(
+                            "{reason}; the substitute {} failed too",
+                            plan.clips[candidate].path
+                        ),
+                    ))
+                }
+            }
+        }
+        return Ok(Substitution {
+            entry,
+            planned: plan.clips[planned].path.clone(),
+            used: plan.clips[candidate].path.clone(),
+            reason: format!("{reason}; source frames {from} on were taken from the substitute"),
+        });
+    }
+    Err(clip_error(
+        plan,
+        entry,
+        start,
+        format!("{reason}; no other clip can replace it"),
+    ))
 }
 
 /// Per-entry state of the re-timing stage.
@@ -253,6 +398,24 @@ fn retime_stage(
     };
     let clip_error =
         |entry: usize, frame: u64, reason: String| clip_error(plan, entry, frame, reason);
+    // An entry's state starts with its first frame (or a switch to a substitute).
+    let new_state = |entry: usize, timeline: &mut Timeline| {
+        let clip = &plan.clips[plan.sequence[entry]];
+        let (_, retimer) = timeline.push_with_retimer(clip.frames, clip.fps_rational);
+        let p = placements[entry];
+        EntryState {
+            entry,
+            retimer,
+            end: p.start_frame + p.frames,
+            next_k: p.start_frame,
+            held: None,
+            held_index: 0,
+            scaler: None,
+            scaler_for: None,
+            orienter: (!clip.orientation.is_identity()).then(|| Orienter::new(clip.orientation)),
+            sar: clip.sar,
+        }
+    };
     // Sends the held frame for `count` consecutive output frames: copies for all but
     // the last, which moves the held frame itself.
     let emit = |s: &mut EntryState, count: u64, pool: &mut FramePool| -> Result<(), RenderError> {
@@ -289,22 +452,7 @@ fn retime_stage(
                 frame,
             } => {
                 if state.as_ref().map(|s| s.entry) != Some(entry) {
-                    let clip = &plan.clips[plan.sequence[entry]];
-                    let (_, retimer) = timeline.push_with_retimer(clip.frames, clip.fps_rational);
-                    let p = placements[entry];
-                    state = Some(EntryState {
-                        entry,
-                        retimer,
-                        end: p.start_frame + p.frames,
-                        next_k: p.start_frame,
-                        held: None,
-                        held_index: 0,
-                        scaler: None,
-                        scaler_for: None,
-                        orienter: (!clip.orientation.is_identity())
-                            .then(|| Orienter::new(clip.orientation)),
-                        sar: clip.sar,
-                    });
+                    state = Some(new_state(entry, &mut timeline));
                 }
                 let Some(s) = state.as_mut() else { continue };
                 let mut pending = 0;
@@ -361,6 +509,18 @@ fn retime_stage(
                     pool_return.give(old);
                 }
                 s.held_index = index;
+            }
+            Decoded::Switch { entry, clip } => {
+                if state.as_ref().map(|s| s.entry) != Some(entry) {
+                    state = Some(new_state(entry, &mut timeline));
+                }
+                if let Some(s) = state.as_mut() {
+                    let substitute = &plan.clips[clip];
+                    s.orienter = (!substitute.orientation.is_identity())
+                        .then(|| Orienter::new(substitute.orientation));
+                    s.sar = substitute.sar;
+                    s.scaler_for = None;
+                }
             }
             Decoded::EndOfEntry { entry } => {
                 let Some(mut s) = state.take().filter(|s| s.entry == entry) else {

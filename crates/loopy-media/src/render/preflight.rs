@@ -10,6 +10,7 @@ use super::{clip_error, clip_path, Substitution};
 use crate::error::RenderError;
 use ffmpeg_next::frame::Video;
 use loopy_core::Plan;
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 
 pub struct Checked {
@@ -41,7 +42,7 @@ fn count_frames(path: &std::path::Path) -> Result<u64, String> {
 /// What is wrong with a clip, if anything: missing, unreadable, a frame count other
 /// than planned, or no decodable first frame. A copy-only render without `--skip-bad`
 /// (`thorough` false) only opens the clip: the copy itself counts every packet.
-fn problem_with(plan: &Plan, clip: usize, thorough: bool) -> Option<String> {
+fn problem_with(plan: &Plan, clip: usize, thorough: bool, verify: bool) -> Option<String> {
     let path = clip_path(plan, clip);
     if !path.exists() {
         return Some("missing (moved or deleted since the scan?)".into());
@@ -70,10 +71,16 @@ fn problem_with(plan: &Plan, clip: usize, thorough: bool) -> Option<String> {
     };
     let mut frame = Video::empty();
     match reader.next_frame(&mut frame) {
-        Ok(Some(_)) => None,
-        Ok(None) => Some("no frame could be decoded".into()),
-        Err(reason) => Some(reason),
+        Ok(Some(_)) => {}
+        Ok(None) => return Some("no frame could be decoded".into()),
+        Err(reason) => return Some(reason),
     }
+    if verify {
+        return crate::verify::verify_clip(&path, &|| {})
+            .err()
+            .map(|damage| damage.to_string());
+    }
+    None
 }
 
 /// Whether the file is no longer the one planned: another size, or another
@@ -110,14 +117,26 @@ fn changed_since_planning(
     }
 }
 
-pub fn check(plan: &Plan, skip_bad: bool, copy_only: bool) -> Result<Checked, RenderError> {
-    let thorough = skip_bad || !copy_only;
-    let mut verdicts: BTreeMap<usize, Option<String>> = BTreeMap::new();
-    for &clip in &plan.sequence {
-        verdicts
-            .entry(clip)
-            .or_insert_with(|| problem_with(plan, clip, thorough));
-    }
+/// Checks every clip the plan uses (in parallel: `verify` decodes whole clips), then
+/// fails on the first bad entry or, with `skip_bad`, replaces bad clips.
+pub fn check(
+    plan: &Plan,
+    skip_bad: bool,
+    copy_only: bool,
+    verify: bool,
+) -> Result<Checked, RenderError> {
+    let thorough = skip_bad || !copy_only || verify;
+    let used: Vec<usize> = plan
+        .sequence
+        .iter()
+        .copied()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut verdicts: BTreeMap<usize, Option<String>> = used
+        .par_iter()
+        .map(|&clip| (clip, problem_with(plan, clip, thorough, verify)))
+        .collect();
     let bad_entry = plan.sequence.iter().position(|c| verdicts[c].is_some());
     let Some(first_bad) = bad_entry else {
         return Ok(Checked {
@@ -152,7 +171,7 @@ pub fn check(plan: &Plan, skip_bad: bool, copy_only: bool) -> Result<Checked, Re
             }
             if verdicts
                 .entry(c)
-                .or_insert_with(|| problem_with(plan, c, thorough))
+                .or_insert_with(|| problem_with(plan, c, thorough, verify))
                 .is_none()
             {
                 candidates.push(c);
