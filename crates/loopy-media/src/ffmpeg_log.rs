@@ -1,15 +1,59 @@
 //! FFmpeg's own log, routed through Loopy: its error messages are captured while a
 //! clip is being verified (so `scan --verify` can quote FFmpeg's reason, such as
-//! "error while decoding MB 10 5"), and everything from warnings up is printed on
-//! stderr with `-vv`. Nothing else is printed: every problem FFmpeg would report is
-//! reported by Loopy with the file's name.
+//! "error while decoding MB 10 5"), errors of video decoders are counted (a render's
+//! frame-threaded decoder conceals damage and only says so in the log), and
+//! everything from warnings up is printed on stderr with `-vv`. Nothing else is
+//! printed: every problem FFmpeg would report is reported by Loopy with the file's name.
 
 use ffmpeg_next as ff;
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void, CStr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 static VERBOSE: AtomicBool = AtomicBool::new(false);
+/// Errors logged by video decoders, from any thread, and the latest message.
+static VIDEO_DECODE_ERRORS: AtomicU64 = AtomicU64::new(0);
+static LAST_VIDEO_DECODE_ERROR: Mutex<String> = Mutex::new(String::new());
+
+/// How many errors video decoders have logged in this process so far.
+pub fn video_decode_errors() -> u64 {
+    VIDEO_DECODE_ERRORS.load(Ordering::SeqCst)
+}
+
+/// The latest error a video decoder logged.
+pub fn last_video_decode_error() -> String {
+    LAST_VIDEO_DECODE_ERROR
+        .lock()
+        .map(|m| m.clone())
+        .unwrap_or_default()
+}
+
+/// Whether the logging object is a video decoder's codec context (frame-thread
+/// copies included). FFmpeg's convention: every logging struct starts with a
+/// pointer to its AVClass.
+///
+/// # Safety
+/// `avcl` must be null or an object FFmpeg passed to its log callback.
+unsafe fn is_video_decoder(avcl: *mut c_void) -> bool {
+    if avcl.is_null() {
+        return false;
+    }
+    // SAFETY: per the convention above; every pointer is checked before use.
+    unsafe {
+        let class = *(avcl as *const *const ff::ffi::AVClass);
+        if class.is_null() || (*class).class_name.is_null() {
+            return false;
+        }
+        if CStr::from_ptr((*class).class_name).to_bytes() != b"AVCodecContext" {
+            return false;
+        }
+        let ctx = avcl as *const ff::ffi::AVCodecContext;
+        (*ctx).codec_type == ff::ffi::AVMediaType::AVMEDIA_TYPE_VIDEO
+            && !(*ctx).codec.is_null()
+            && ff::ffi::av_codec_is_decoder((*ctx).codec) != 0
+    }
+}
 /// Messages kept per capture; a badly damaged file repeats itself thousands of times.
 const MAX_CAPTURED: usize = 8;
 
@@ -60,7 +104,9 @@ unsafe extern "C" fn callback(
     let capturing = level <= ff::ffi::AV_LOG_ERROR
         && CAPTURED.with(|c| c.try_borrow().map(|s| s.is_some()).unwrap_or(false));
     let printing = level <= ff::ffi::AV_LOG_WARNING && VERBOSE.load(Ordering::Relaxed);
-    if !(capturing || printing) || fmt.is_null() {
+    // SAFETY: avcl comes from FFmpeg's log call.
+    let decoding = level <= ff::ffi::AV_LOG_ERROR && unsafe { is_video_decoder(avcl) };
+    if !(capturing || printing || decoding) || fmt.is_null() {
         return;
     }
     let mut line = [0 as c_char; 1024];
@@ -86,6 +132,12 @@ unsafe extern "C" fn callback(
         return;
     }
     let text = without_address(&text);
+    if decoding {
+        if let Ok(mut last) = LAST_VIDEO_DECODE_ERROR.lock() {
+            last.clone_from(&text);
+        }
+        VIDEO_DECODE_ERRORS.fetch_add(1, Ordering::SeqCst);
+    }
     if capturing {
         CAPTURED.with(|c| {
             if let Ok(mut slot) = c.try_borrow_mut() {

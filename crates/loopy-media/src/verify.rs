@@ -25,15 +25,18 @@ impl std::fmt::Display for Damage {
     }
 }
 
-/// Asks a decoder (before it is opened) to fail on every error it can detect.
-pub fn report_every_error(context: &mut ff::codec::Context) {
-    // SAFETY: plain field of a codec context that is not open yet.
-    unsafe {
-        (*context.as_mut_ptr()).err_recognition = ff::ffi::AV_EF_CRCCHECK
-            | ff::ffi::AV_EF_BITSTREAM
-            | ff::ffi::AV_EF_BUFFER
-            | ff::ffi::AV_EF_EXPLODE;
+/// Asks a decoder (before it is opened) to look for every error it can detect, and
+/// with `explode` to fail on it instead of concealing it. Only for a single-threaded
+/// decoder: FFmpeg 5.1's frame-threaded mpeg4 decoder aborts the process (an
+/// assertion in decode.c) when it explodes, so threaded decoders conceal and the
+/// error is taken from their log ([`crate::ffmpeg_log::video_decode_errors`]).
+pub fn report_every_error(context: &mut ff::codec::Context, explode: bool) {
+    let mut flags = ff::ffi::AV_EF_CRCCHECK | ff::ffi::AV_EF_BITSTREAM | ff::ffi::AV_EF_BUFFER;
+    if explode {
+        flags |= ff::ffi::AV_EF_EXPLODE;
     }
+    // SAFETY: plain field of a codec context that is not open yet.
+    unsafe { (*context.as_mut_ptr()).err_recognition = flags }
 }
 
 /// Whether the decoder marked `frame` as damaged (concealed errors, corrupt data).
@@ -72,13 +75,14 @@ fn decode_all(path: &Path, on_frame: &(dyn Fn() + Sync)) -> Result<u64, Damage> 
         count: 1,
         ..Default::default()
     });
-    report_every_error(&mut context);
+    report_every_error(&mut context, true);
     let mut decoder = context
         .decoder()
         .video()
         .map_err(|e| at(0)(format!("decoder: {e}")))?;
     let mut frame = Video::empty();
     let (mut packets, mut decoded) = (0u64, 0u64);
+    let mut last_dts: Option<i64> = None;
     let mut drain = |decoder: &mut ff::decoder::Video, decoded: &mut u64| -> Result<(), Damage> {
         loop {
             match decoder.receive_frame(&mut frame) {
@@ -103,6 +107,17 @@ fn decode_all(path: &Path, on_frame: &(dyn Fn() + Sync)) -> Result<u64, Damage> 
         let mut packet = Packet::empty();
         match packet.read(&mut input) {
             Ok(()) if packet.stream() == index => {
+                // A timestamp that goes back breaks the clip's timeline even where
+                // every picture decodes.
+                if let Some(dts) = packet.dts() {
+                    if last_dts.is_some_and(|last| dts <= last) {
+                        return Err(at(decoded)(format!(
+                            "timestamps go backwards at packet {packets} ({dts} after {})",
+                            last_dts.unwrap_or_default()
+                        )));
+                    }
+                    last_dts = Some(dts);
+                }
                 packets += 1;
                 decoder
                     .send_packet(&packet)

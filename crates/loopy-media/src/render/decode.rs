@@ -64,6 +64,9 @@ pub struct ClipReader {
     origin: Option<i64>,
     counted: u64,
     eof_sent: bool,
+    /// Video-decoder errors logged so far; more later means this clip is damaged. Only
+    /// watched by the render's own (frame-threaded, sole) decoder.
+    log_errors: Option<u64>,
 }
 
 impl ClipReader {
@@ -88,7 +91,7 @@ impl ClipReader {
         let mut context = ff::codec::Context::from_parameters(stream.parameters())
             .map_err(|e| format!("decoder: {e}"))?;
         // A damaged clip must fail the render, not turn into garbled frames.
-        crate::verify::report_every_error(&mut context);
+        crate::verify::report_every_error(&mut context, threads <= 1);
         context.set_threading(threading::Config {
             kind: if threads > 1 {
                 threading::Type::Frame
@@ -112,6 +115,7 @@ impl ClipReader {
             origin: None,
             counted: 0,
             eof_sent: false,
+            log_errors: (threads > 1).then(crate::ffmpeg_log::video_decode_errors),
         })
     }
 
@@ -134,6 +138,9 @@ impl ClipReader {
         self.origin = None;
         self.counted = 0;
         self.eof_sent = false;
+        self.log_errors = self
+            .log_errors
+            .map(|_| crate::ffmpeg_log::video_decode_errors());
         Ok(self)
     }
 
@@ -156,16 +163,41 @@ impl ClipReader {
                         self.counted
                     ))
                 }
-                Ok(()) => return Ok(Some(self.index_of(frame))),
-                Err(ff::Error::Eof) => return Ok(None),
+                Ok(()) => {
+                    self.check_log()?;
+                    return Ok(Some(self.index_of(frame)));
+                }
+                Err(ff::Error::Eof) => {
+                    self.check_log()?;
+                    return Ok(None);
+                }
                 Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {}
                 Err(e) => return Err(format!("decode error: {e}")),
             }
             if self.eof_sent {
+                self.check_log()?;
                 return Ok(None);
             }
             self.feed()?;
         }
+    }
+
+    /// Fails when the decoder logged an error since the last check: a frame-threaded
+    /// decoder conceals damage and only says so in the log.
+    fn check_log(&mut self) -> Result<(), String> {
+        let Some(seen) = self.log_errors else {
+            return Ok(());
+        };
+        let now = crate::ffmpeg_log::video_decode_errors();
+        if now > seen {
+            self.log_errors = Some(now);
+            return Err(format!(
+                "decode error near source frame {} ({})",
+                self.counted,
+                crate::ffmpeg_log::last_video_decode_error()
+            ));
+        }
+        Ok(())
     }
 
     /// Sends the next packet of the video stream (or the end of stream) to the decoder.

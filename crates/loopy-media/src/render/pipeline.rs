@@ -284,69 +284,31 @@ fn finish_with_substitute(
     let offset = (plan.seed.wrapping_add(entry as u64 * 0x9E37_79B9) % n.max(1) as u64) as usize;
     let needed = plan.clips[planned].frames;
     let start = plan.placements()[entry].start_frame;
+    let mut index = from;
+    let mut used: Vec<&str> = Vec::new();
     for candidate in (0..n).map(|i| (offset + i) % n) {
         if candidate == planned || neighbours.contains(&Some(candidate)) {
             continue;
         }
-        let path = clip_path(plan, candidate);
-        let fps = plan.clips[candidate].fps_rational;
-        let Ok(mut reader) = ClipReader::open(&path, fps) else {
-            continue;
-        };
         out.send(Decoded::Switch {
             entry,
             clip: candidate,
         })
         .map_err(|_| stopped())?;
-        let mut index = from;
-        let mut since_open = 0u64;
-        while index < needed {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(RenderError::Cancelled);
-            }
-            let mut frame = Video::empty();
-            match reader.next_frame(&mut frame) {
-                Ok(Some(_)) => {
-                    out.send(Decoded::Frame {
-                        entry,
-                        index,
-                        frame,
-                    })
-                    .map_err(|_| stopped())?;
-                    index += 1;
-                    since_open += 1;
-                }
-                Ok(None) if since_open > 0 => {
-                    // Shorter than what is left: loop it.
-                    reader = ClipReader::open(&path, fps).map_err(|r| {
-                        clip_error(
-                            plan,
-                            entry,
-                            start,
-                            format!("substitute {}: {r}", plan.clips[candidate].path),
-                        )
-                    })?;
-                    since_open = 0;
-                }
-                Ok(None) | Err(_) => {
-                    return Err(clip_error(
-                        plan,
-                        entry,
-                        start,
-                        format!(
-                            "{reason}; the substitute {} failed too",
-                            plan.clips[candidate].path
-                        ),
-                    ))
-                }
-            }
+        let before = index;
+        // A substitute that breaks as well hands over to the next candidate.
+        let finished = feed_substitute(plan, candidate, entry, &mut index, needed, out, cancel)?;
+        if index > before {
+            used.push(&plan.clips[candidate].path);
         }
-        return Ok(Substitution {
-            entry,
-            planned: plan.clips[planned].path.clone(),
-            used: plan.clips[candidate].path.clone(),
-            reason: format!("{reason}; source frames {from} on were taken from the substitute"),
-        });
+        if finished {
+            return Ok(Substitution {
+                entry,
+                planned: plan.clips[planned].path.clone(),
+                used: used.join(", "),
+                reason: format!("{reason}; source frames {from} on were taken from the substitute"),
+            });
+        }
     }
     Err(clip_error(
         plan,
@@ -354,6 +316,53 @@ fn finish_with_substitute(
         start,
         format!("{reason}; no other clip can replace it"),
     ))
+}
+
+/// Sends frames of `clip` as source frames `index..needed` of `entry`, looping the
+/// clip if it is shorter. `Ok(false)` when the clip cannot be opened or breaks.
+fn feed_substitute(
+    plan: &Plan,
+    clip: usize,
+    entry: usize,
+    index: &mut u64,
+    needed: u64,
+    out: &SyncSender<Decoded>,
+    cancel: &AtomicBool,
+) -> Result<bool, RenderError> {
+    let path = clip_path(plan, clip);
+    let fps = plan.clips[clip].fps_rational;
+    let Ok(mut reader) = ClipReader::open(&path, fps) else {
+        return Ok(false);
+    };
+    let mut since_open = 0u64;
+    while *index < needed {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(RenderError::Cancelled);
+        }
+        let mut frame = Video::empty();
+        match reader.next_frame(&mut frame) {
+            Ok(Some(_)) => {
+                out.send(Decoded::Frame {
+                    entry,
+                    index: *index,
+                    frame,
+                })
+                .map_err(|_| stopped())?;
+                *index += 1;
+                since_open += 1;
+            }
+            // Shorter than what is left: loop it.
+            Ok(None) if since_open > 0 => match ClipReader::open(&path, fps) {
+                Ok(again) => {
+                    reader = again;
+                    since_open = 0;
+                }
+                Err(_) => return Ok(false),
+            },
+            Ok(None) | Err(_) => return Ok(false),
+        }
+    }
+    Ok(true)
 }
 
 /// Per-entry state of the re-timing stage.
