@@ -183,8 +183,9 @@ pub struct RenderArgs {
     /// Output pixel format (default: yuv420p, yuv422p10le for prores)
     #[arg(long, value_name = "FMT")]
     pub pix_fmt: Option<String>,
-    /// Add this audio track, looped or cut to the video's length (AAC in mp4/mov, Opus in mkv/webm)
-    #[arg(long, value_name = "FILE")]
+    /// Sound: an audio FILE looped or cut to the video's length, or `clips` for each
+    /// clip's own sound, cross-faded with the picture (AAC in mp4/mov, Opus in mkv/webm)
+    #[arg(long, value_name = "FILE|clips")]
     pub audio: Option<PathBuf>,
     /// auto: copy packets when every clip already matches the output; always: fail if impossible; never
     #[arg(long, default_value = "auto")]

@@ -531,3 +531,225 @@ fn damage_inside_a_clip_is_found_and_never_rendered_silently() {
         "the output decodes cleanly"
     );
 }
+
+/// Mono 48 kHz samples of `path` from `start` for `length` seconds (ffmpeg CLI).
+fn audio_window(path: &Path, start: f64, length: f64) -> Vec<f32> {
+    let out = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-ss",
+            &format!("{start:.3}"),
+            "-t",
+            &format!("{length:.3}"),
+            "-i",
+        ])
+        .arg(path)
+        .args(["-vn", "-ac", "1", "-ar", "48000", "-f", "f32le", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// (frequency from zero crossings, RMS level) of a window of samples.
+fn tone_of(samples: &[f32]) -> (f64, f64) {
+    let crossings = samples
+        .windows(2)
+        .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+        .count();
+    let seconds = samples.len() as f64 / 48_000.0;
+    let rms = (samples.iter().map(|s| (*s as f64).powi(2)).sum::<f64>()
+        / samples.len().max(1) as f64)
+        .sqrt();
+    (crossings as f64 / 2.0 / seconds, rms)
+}
+
+#[test]
+fn clip_sound_is_kept_on_request_and_its_loss_is_said() {
+    let tmp = shared_tempdir();
+    let lib = tmp.path().join("lib");
+    std::fs::create_dir(&lib).unwrap();
+    for (name, tone) in [
+        ("a_low.mp4", Some(440)),
+        ("b_high.mp4", Some(1320)),
+        ("c_mute.mp4", None),
+    ] {
+        let mut args = vec![
+            "-f".to_string(),
+            "lavfi".into(),
+            "-i".into(),
+            "testsrc2=s=64x36:r=30:d=1".into(),
+        ];
+        if let Some(f) = tone {
+            args.extend([
+                "-f".into(),
+                "lavfi".into(),
+                "-i".into(),
+                format!("sine=f={f}:d=1:sample_rate=48000"),
+            ]);
+        }
+        args.extend(
+            [
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+            ]
+            .map(String::from),
+        );
+        if tone.is_some() {
+            args.extend(["-c:a", "aac", "-shortest"].map(String::from));
+        }
+        args.push(lib.join(name).to_str().unwrap().into());
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        ffmpeg(&refs);
+    }
+    let lib_s = lib.to_str().unwrap();
+    let out = tmp.path().join("out.mp4");
+    let run = loopy(&[
+        "render",
+        lib_s,
+        "-o",
+        out.to_str().unwrap(),
+        "--count",
+        "6",
+        "--seed",
+        "3",
+        "--crossfade",
+        "6f",
+        "--audio",
+        "clips",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(!stderr(&run).contains("not used"), "{}", stderr(&run));
+    let side: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{}.plan.json", out.display())).unwrap(),
+    )
+    .unwrap();
+    for entry in side["timeline"].as_array().unwrap() {
+        let clip = side["clips"][entry["clip"].as_u64().unwrap() as usize]["path"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (start, frames) = (
+            entry["start_frame"].as_f64().unwrap(),
+            entry["frames"].as_f64().unwrap(),
+        );
+        // The middle of the entry, clear of both cross-fades.
+        let samples = audio_window(&out, (start + frames / 2.0) / 30.0 - 0.1, 0.2);
+        let (frequency, rms) = tone_of(&samples);
+        match clip.as_str() {
+            "a_low.mp4" => assert!(
+                (frequency - 440.0).abs() < 30.0,
+                "{clip}: {frequency:.0} Hz"
+            ),
+            "b_high.mp4" => assert!(
+                (frequency - 1320.0).abs() < 60.0,
+                "{clip}: {frequency:.0} Hz"
+            ),
+            _ => assert!(rms < 0.01, "{clip} has no sound, heard rms {rms:.3}"),
+        }
+    }
+    // Without --audio the clips' sound is dropped, and that is said.
+    let silent = loopy(&[
+        "render",
+        lib_s,
+        "-o",
+        tmp.path().join("silent.mp4").to_str().unwrap(),
+        "--count",
+        "2",
+    ]);
+    assert!(silent.status.success());
+    assert!(
+        stderr(&silent).contains("have their own sound, which is not used"),
+        "{}",
+        stderr(&silent)
+    );
+
+    // A 5.1 --audio file is mixed down with a word; H.265 in mp4 is tagged hvc1.
+    let surround = tmp.path().join("surround.wav");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=300:d=1",
+        "-af",
+        "pan=5.1|c0=c0|c1=c0|c2=c0|c3=c0|c4=c0|c5=c0",
+        surround.to_str().unwrap(),
+    ]);
+    let hevc = tmp.path().join("hevc.mp4");
+    let run = loopy(&[
+        "render",
+        lib_s,
+        "-o",
+        hevc.to_str().unwrap(),
+        "--count",
+        "2",
+        "--codec",
+        "h265",
+        "--audio",
+        surround.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("6 channels are mixed down to stereo"),
+        "{}",
+        stderr(&run)
+    );
+    let tag = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_tag_string",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&hevc)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&tag.stdout).trim(), "hvc1");
+
+    // Transparency cannot be kept in the output: said, per clip.
+    let alpha_lib = tmp.path().join("alpha");
+    std::fs::create_dir(&alpha_lib).unwrap();
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=64x36:r=30:d=1,format=yuva444p10le",
+        "-c:v",
+        "prores_ks",
+        "-profile:v",
+        "4444",
+        "-pix_fmt",
+        "yuva444p10le",
+        alpha_lib.join("glass.mov").to_str().unwrap(),
+    ]);
+    let run = loopy(&[
+        "render",
+        alpha_lib.to_str().unwrap(),
+        "-o",
+        tmp.path().join("flat.mp4").to_str().unwrap(),
+        "--count",
+        "1",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("glass.mov: its transparency"),
+        "{}",
+        stderr(&run)
+    );
+}

@@ -81,6 +81,9 @@ pub struct PlanClip {
     pub fps_rational: Rational,
     pub codec: String,
     pub pix_fmt: String,
+    /// The clip has a sound track of its own (`--audio clips` uses it).
+    #[serde(default)]
+    pub has_audio: bool,
     pub tags: Vec<String>,
 }
 

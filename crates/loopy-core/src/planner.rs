@@ -311,6 +311,7 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Planned, PlanError>
                 fps_rational: c.fps,
                 codec: c.codec.clone(),
                 pix_fmt: c.pix_fmt.clone(),
+                has_audio: c.has_audio,
                 tags: c.tags.clone(),
             })
             .collect(),

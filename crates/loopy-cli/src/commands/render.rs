@@ -9,7 +9,7 @@ use loopy_core::catalog::most_common;
 use loopy_core::spec::{ms_to_frames_ceil, parse_duration_ms};
 use loopy_core::Plan;
 use loopy_media::render::{
-    self, CopyMode, EncoderSettings, RenderOptions, RenderSummary, VideoCodec,
+    self, AudioSource, CopyMode, EncoderSettings, RenderOptions, RenderSummary, VideoCodec,
 };
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -36,17 +36,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     render::check_output(&args.output, codec, args.force)?;
     encoder.validate(codec)?;
     let copy = copy_mode(args)?;
-    if let Some(audio) = &args.audio {
-        if audio.is_dir() {
-            return Err(usage(format!(
-                "--audio {}: is a folder, not an audio file",
-                audio.display()
-            )));
-        }
-        if !audio.is_file() {
-            return Err(usage(format!("--audio {}: no such file", audio.display())));
-        }
-    }
+    let audio = audio_source(args)?;
 
     let plan = match (&args.plan, &args.dir) {
         (Some(path), _) => {
@@ -92,7 +82,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         // From a folder, the scan has verified the clips already.
         verify: args.folder.verify && args.plan.is_some(),
         thumbnails_every,
-        audio: args.audio.clone(),
+        audio,
     };
 
     let interrupt = Interrupt::install()?;
@@ -135,6 +125,26 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     };
     write_sidecar(&sidecar, &summary, args.force)?;
     report(&summary, &sidecar, size, args.json)
+}
+
+/// `--audio clips` (the clips' own sound) or `--audio FILE`, which must be a file.
+fn audio_source(args: &RenderArgs) -> Result<Option<AudioSource>> {
+    let Some(audio) = &args.audio else {
+        return Ok(None);
+    };
+    if audio.as_os_str() == "clips" {
+        return Ok(Some(AudioSource::Clips));
+    }
+    if audio.is_dir() {
+        return Err(usage(format!(
+            "--audio {}: is a folder, not an audio file",
+            audio.display()
+        )));
+    }
+    if !audio.is_file() {
+        return Err(usage(format!("--audio {}: no such file", audio.display())));
+    }
+    Ok(Some(AudioSource::File(audio.clone())))
 }
 
 /// `--copy`, where an explicit encoder option means the user wants an encode: with
@@ -184,11 +194,9 @@ fn refuse_inputs_as_output(plan: &Plan, args: &RenderArgs, sidecar: &Path) -> Re
             )
         })
         .collect();
-    inputs.extend(
-        args.audio
-            .iter()
-            .map(|a| ("--audio".to_string(), a.clone())),
-    );
+    if let Some(AudioSource::File(path)) = audio_source(args)? {
+        inputs.push(("--audio".to_string(), path));
+    }
     inputs.extend(args.plan.iter().map(|p| ("--plan".to_string(), p.clone())));
     for output in [args.output.as_path(), sidecar] {
         let Some(out_id) = identity(output) else {

@@ -1,8 +1,11 @@
-//! `--audio FILE`: one audio track beside the video, looped or cut to the video's
-//! length, encoded as AAC (mp4, mov) or Opus (mkv, webm). Audio is produced in step
-//! with the video frames so the muxer never has to buffer one stream for the other.
+//! The output's sound: `--audio FILE` (looped or cut to the video's length) or
+//! `--audio clips` (each clip's own sound where its picture is, cross-faded with the
+//! picture, silence for clips without sound), encoded as AAC (mp4, mov) or Opus (mkv,
+//! webm). Audio is produced in step with the video frames so the muxer never has to
+//! buffer one stream for the other.
 
 use super::output_spec::Container;
+use super::AudioSource;
 use crate::error::RenderError;
 use ff::format::Sample;
 use ff::frame::Audio;
@@ -77,22 +80,43 @@ impl LoopingSource {
     }
 }
 
-/// Adds the audio track (when there is one) and writes the container header: the
+/// Adds the job's audio track (when it has one) and writes the container header: the
 /// stream must exist before the header, and its time base is final only after it.
-/// `frames` at `fps` is the video's length, which the track is looped or cut to.
+/// The track lasts exactly as long as the video.
 pub fn write_header_with_audio(
     output: &mut ff::format::context::Output,
-    container: Container,
-    audio: Option<&Path>,
-    frames: u64,
-    fps: loopy_core::Rational,
+    job: &super::RenderJob,
 ) -> Result<Option<AudioTrack>, RenderError> {
-    let mut track = match audio {
-        Some(path) => Some(AudioTrack::open(
-            path,
+    let fps = job.plan.fps_rational;
+    let duration = (job.total_frames() * fps.den(), fps.num());
+    let container = job.container;
+    let mut track = match &job.opts.audio {
+        Some(AudioSource::File(path)) => {
+            let source = LoopingSource::open(path)?;
+            let channels = source.decoder.channels();
+            if channels > 2 {
+                tracing::warn!(
+                    "--audio {}: {channels} channels are mixed down to stereo",
+                    path.display()
+                );
+            }
+            let rate = source.decoder.rate();
+            Some(AudioTrack::open(
+                Source::File(source),
+                channels.clamp(1, 2),
+                rate,
+                output,
+                container,
+                duration,
+            )?)
+        }
+        Some(AudioSource::Clips) => Some(AudioTrack::open(
+            Source::Clips(ClipSound::new(job)),
+            2,
+            48_000,
             output,
             container,
-            (frames * fps.den(), fps.num()),
+            duration,
         )?),
         None => None,
     };
@@ -103,9 +127,15 @@ pub fn write_header_with_audio(
     Ok(track)
 }
 
+/// Where a track's samples come from.
+enum Source {
+    File(LoopingSource),
+    Clips(ClipSound),
+}
+
 /// The audio stream of the output.
 pub struct AudioTrack {
-    source: LoopingSource,
+    source: Source,
     resampler: Option<(
         ff::software::resampling::Context,
         (Sample, ChannelLayout, u32),
@@ -128,15 +158,16 @@ pub struct AudioTrack {
 }
 
 impl AudioTrack {
-    /// Adds the audio stream to `output` (before its header is written).
-    pub fn open(
-        path: &Path,
+    /// Adds the audio stream to `output` (before its header is written): `channels`
+    /// (1 or 2) at a rate near `source_rate`, `duration` = num / den seconds long.
+    fn open(
+        source: Source,
+        channels: u16,
+        source_rate: u32,
         output: &mut ff::format::context::Output,
         container: Container,
         duration: (u64, u64),
     ) -> Result<Self, RenderError> {
-        let source = LoopingSource::open(path)?;
-        let channels = source.decoder.channels().clamp(1, 2);
         let layout = ChannelLayout::default(channels as i32);
         let (codec_name, format) = match container.audio_encoder() {
             "aac" => ("aac", Sample::F32(ff::format::sample::Type::Planar)),
@@ -145,7 +176,7 @@ impl AudioTrack {
         let rate = if codec_name == "libopus" {
             48_000
         } else {
-            match source.decoder.rate() {
+            match source_rate {
                 r @ (8_000 | 16_000 | 22_050 | 24_000 | 32_000 | 44_100 | 48_000) => r,
                 _ => 48_000,
             }
@@ -241,38 +272,24 @@ impl AudioTrack {
 
     /// Decodes and resamples until `count` samples are pending.
     fn fill(&mut self, count: usize) -> Result<(), RenderError> {
+        let file = match &mut self.source {
+            Source::Clips(clips) => {
+                let missing = count.saturating_sub(self.pending[0].len());
+                return clips.mix_into(&mut self.pending, missing, self.rate, self.layout);
+            }
+            Source::File(file) => file,
+        };
         let fail = |e| RenderError::ffmpeg("audio", e);
         let mut decoded = Audio::empty();
         while self.pending[0].len() < count {
-            self.source.next(&mut decoded)?;
+            file.next(&mut decoded)?;
             let src_layout = match decoded.channel_layout() {
                 l if l.is_empty() => ChannelLayout::default(decoded.channels() as i32),
                 l => l,
             };
-            let key = (decoded.format(), src_layout, decoded.rate());
-            if self.resampler.as_ref().map(|r| r.1) != Some(key) {
-                let planar = Sample::F32(ff::format::sample::Type::Planar);
-                let ctx = ff::software::resampling::Context::get(
-                    key.0,
-                    key.1,
-                    key.2,
-                    planar,
-                    self.layout,
-                    self.rate,
-                )
-                .map_err(fail)?;
-                self.resampler = Some((ctx, key));
-            }
             decoded.set_channel_layout(src_layout);
-            let capacity = decoded.samples() * self.rate as usize / key.2.max(1) as usize + 64;
-            let mut converted = Audio::new(
-                Sample::F32(ff::format::sample::Type::Planar),
-                capacity,
-                self.layout,
-            );
-            if let Some((ctx, _)) = self.resampler.as_mut() {
-                ctx.run(&decoded, &mut converted).map_err(fail)?;
-            }
+            let converted =
+                resample(&mut self.resampler, &decoded, self.rate, self.layout).map_err(fail)?;
             for (c, pending) in self.pending.iter_mut().enumerate() {
                 pending.extend_from_slice(&converted.plane::<f32>(c)[..converted.samples()]);
             }
@@ -319,6 +336,223 @@ impl AudioTrack {
                 .write_interleaved(output)
                 .map_err(|e| RenderError::ffmpeg("cannot write audio", e))?;
         }
+        Ok(())
+    }
+}
+
+/// A resampler to planar f32 at `rate` and `layout`, made anew when the input changes.
+type Resampler = Option<(
+    ff::software::resampling::Context,
+    (Sample, ChannelLayout, u32),
+)>;
+
+/// Converts `decoded` (its channel layout set) to planar f32 at `rate` and `layout`.
+fn resample(
+    resampler: &mut Resampler,
+    decoded: &Audio,
+    rate: u32,
+    layout: ChannelLayout,
+) -> Result<Audio, ff::Error> {
+    let key = (decoded.format(), decoded.channel_layout(), decoded.rate());
+    if resampler.as_ref().map(|r| r.1) != Some(key) {
+        let planar = Sample::F32(ff::format::sample::Type::Planar);
+        let ctx =
+            ff::software::resampling::Context::get(key.0, key.1, key.2, planar, layout, rate)?;
+        *resampler = Some((ctx, key));
+    }
+    let capacity = decoded.samples() * rate as usize / key.2.max(1) as usize + 64;
+    let mut converted = Audio::new(
+        Sample::F32(ff::format::sample::Type::Planar),
+        capacity,
+        layout,
+    );
+    if let Some((ctx, _)) = resampler.as_mut() {
+        ctx.run(decoded, &mut converted)?;
+    }
+    Ok(converted)
+}
+
+/// One entry's sound: where it starts and ends on the output (in samples), how long
+/// it fades in and out, and its decoder (none when the clip has no sound, or its
+/// sound ended or broke: silence then).
+struct EntrySound {
+    start: u64,
+    end: u64,
+    fade_in: u64,
+    fade_out: u64,
+    decoder: Option<(ff::format::context::Input, ff::decoder::Audio, usize)>,
+    resampler: Resampler,
+    /// Decoded, resampled samples not yet mixed, per channel.
+    queue: Vec<Vec<f32>>,
+    eof: bool,
+}
+
+impl EntrySound {
+    fn open(path: &Path, start: u64, end: u64, fades: (u64, u64), channels: usize) -> Self {
+        let decoder = ff::format::input(&path).ok().and_then(|input| {
+            let stream = input.streams().best(ff::media::Type::Audio)?;
+            let index = stream.index();
+            let decoder = ff::codec::Context::from_parameters(stream.parameters())
+                .and_then(|c| c.decoder().audio())
+                .ok()?;
+            Some((input, decoder, index))
+        });
+        EntrySound {
+            start,
+            end,
+            fade_in: fades.0,
+            fade_out: fades.1,
+            decoder,
+            resampler: None,
+            queue: vec![Vec::new(); channels],
+            eof: false,
+        }
+    }
+
+    /// Decodes until `count` samples are queued or the sound ends (then silence).
+    fn ensure(&mut self, count: usize, rate: u32, layout: ChannelLayout) {
+        let mut frame = Audio::empty();
+        while self.queue[0].len() < count && !self.eof {
+            let Some((input, decoder, index)) = self.decoder.as_mut() else {
+                self.eof = true;
+                break;
+            };
+            match decoder.receive_frame(&mut frame) {
+                Ok(()) => {
+                    if frame.channel_layout().is_empty() {
+                        frame.set_channel_layout(ChannelLayout::default(frame.channels() as i32));
+                    }
+                    match resample(&mut self.resampler, &frame, rate, layout) {
+                        Ok(converted) => {
+                            for (c, q) in self.queue.iter_mut().enumerate() {
+                                q.extend_from_slice(
+                                    &converted.plane::<f32>(c)[..converted.samples()],
+                                );
+                            }
+                        }
+                        Err(_) => self.eof = true,
+                    }
+                    continue;
+                }
+                Err(ff::Error::Eof) => {
+                    self.eof = true;
+                    break;
+                }
+                Err(_) => {}
+            }
+            let mut packet = Packet::empty();
+            match packet.read(input) {
+                Ok(()) if packet.stream() == *index => {
+                    let _ = decoder.send_packet(&packet);
+                }
+                Ok(()) | Err(ff::Error::InvalidData) => {}
+                Err(_) => {
+                    if decoder.send_eof().is_err() {
+                        self.eof = true;
+                    }
+                }
+            }
+        }
+        for q in &mut self.queue {
+            if q.len() < count {
+                q.resize(count, 0.0);
+            }
+        }
+    }
+
+    /// The weight of this entry's sound at output sample `t`: linear fades where it
+    /// overlaps its neighbours, so the two weights of a cross-fade add up to one.
+    fn weight(&self, t: u64) -> f32 {
+        let mut w = 1.0f32;
+        if self.fade_in > 0 && t < self.start + self.fade_in {
+            w = w.min(((t - self.start) as f32 + 0.5) / self.fade_in as f32);
+        }
+        if self.fade_out > 0 && t + self.fade_out >= self.end {
+            w = w.min(((self.end - t) as f32 - 0.5) / self.fade_out as f32);
+        }
+        w.clamp(0.0, 1.0)
+    }
+}
+
+/// `--audio clips`: the sound of each entry where its picture is. Entries are opened
+/// as the output reaches them and dropped once past, so at most two are open.
+pub struct ClipSound {
+    /// Per entry: clip path, first and one-past-last output sample, fades (in, out).
+    entries: Vec<(PathBuf, u64, u64, (u64, u64))>,
+    next: usize,
+    active: Vec<EntrySound>,
+    /// Output samples produced so far.
+    cursor: u64,
+}
+
+impl ClipSound {
+    fn new(job: &super::RenderJob) -> Self {
+        const RATE: u128 = 48_000;
+        let plan = job.plan;
+        let fps = plan.fps_rational;
+        // The overlap of two entries, in samples.
+        let overlap =
+            (plan.crossfade_frames as u128 * fps.den() as u128 * RATE / fps.num() as u128) as u64;
+        let mut entries = Vec::with_capacity(plan.sequence.len());
+        let mut start = 0u64;
+        let last = plan.sequence.len().saturating_sub(1);
+        for (i, &clip) in plan.sequence.iter().enumerate() {
+            let c = &plan.clips[clip];
+            let length = (c.frames as u128 * c.fps_rational.den() as u128 * RATE
+                / c.fps_rational.num() as u128) as u64;
+            let fades = (
+                if i > 0 { overlap } else { 0 },
+                if i < last { overlap } else { 0 },
+            );
+            entries.push((super::clip_path(plan, clip), start, start + length, fades));
+            start = (start + length).saturating_sub(overlap);
+        }
+        ClipSound {
+            entries,
+            next: 0,
+            active: Vec::new(),
+            cursor: 0,
+        }
+    }
+
+    /// Appends `count` mixed samples to `pending`.
+    fn mix_into(
+        &mut self,
+        pending: &mut [Vec<f32>],
+        count: usize,
+        rate: u32,
+        layout: ChannelLayout,
+    ) -> Result<(), RenderError> {
+        let (from, to) = (self.cursor, self.cursor + count as u64);
+        while let Some((path, start, end, fades)) = self.entries.get(self.next) {
+            if *start >= to {
+                break;
+            }
+            self.active
+                .push(EntrySound::open(path, *start, *end, *fades, pending.len()));
+            self.next += 1;
+        }
+        let base = pending[0].len();
+        for p in pending.iter_mut() {
+            p.resize(base + count, 0.0);
+        }
+        for sound in &mut self.active {
+            let (a, b) = (sound.start.max(from), sound.end.min(to));
+            if a >= b {
+                continue;
+            }
+            let n = (b - a) as usize;
+            sound.ensure(n, rate, layout);
+            let weights: Vec<f32> = (a..b).map(|t| sound.weight(t)).collect();
+            let offset = base + (a - from) as usize;
+            for (c, p) in pending.iter_mut().enumerate() {
+                for (i, sample) in sound.queue[c].drain(..n).enumerate() {
+                    p[offset + i] += sample * weights[i];
+                }
+            }
+        }
+        self.active.retain(|s| s.end > to);
+        self.cursor = to;
         Ok(())
     }
 }

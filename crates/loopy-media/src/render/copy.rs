@@ -107,7 +107,6 @@ pub fn run(
         ..
     } = *job;
     let expected = job.total_frames();
-    let audio = job.opts.audio.as_deref();
     let fail = |what: &'static str| move |e: ff::Error| RenderError::ffmpeg(what, e);
     let mut output = ff::format::output_as(&temp, container.muxer())
         .map_err(fail("cannot create the output"))?;
@@ -124,7 +123,9 @@ pub fn run(
             .map_err(fail("cannot add the video stream"))?;
         stream.set_parameters(first_stream.parameters());
         // SAFETY: valid parameters; a zero tag lets the muxer pick its own.
-        unsafe { (*stream.parameters().as_mut_ptr()).codec_tag = 0 };
+        unsafe {
+            (*stream.parameters().as_mut_ptr()).codec_tag = container.codec_tag(job.opts.codec)
+        };
         stream.set_time_base(out_tb);
         let fps = plan.fps_rational;
         stream.set_avg_frame_rate(ff::Rational::new(fps.num() as i32, fps.den() as i32));
@@ -132,8 +133,7 @@ pub fn run(
     drop(first);
     let fps = plan.fps_rational;
     // An audio track is encoded while the video is copied, in step with it.
-    let mut audio =
-        super::audio::write_header_with_audio(&mut output, container, audio, expected, fps)?;
+    let mut audio = super::audio::write_header_with_audio(&mut output, job)?;
     let stream_tb = output.stream(0).map(|s| s.time_base()).unwrap_or(out_tb);
     // Output frame k starts at k · fps.den / fps.num seconds, in stream time-base units.
     let at_frame = |k: u64| -> i64 {

@@ -176,7 +176,6 @@ impl VideoSink {
         let (path, container, opts) = (job.temp, job.container, job.opts);
         let (codec, size, fps, settings) =
             (opts.codec, opts.size, job.plan.fps_rational, &opts.encoder);
-        let (audio, total_frames) = (opts.audio.as_deref(), job.total_frames());
         let fail = |what: &'static str| move |e: ff::Error| RenderError::ffmpeg(what, e);
         let mut output = ff::format::output_as(&path, container.muxer())
             .map_err(fail("cannot create the output"))?;
@@ -232,18 +231,12 @@ impl VideoSink {
             .map_err(fail("cannot add the video stream"))?;
         stream.set_parameters(&encoder);
         // SAFETY: the stream's codec parameters are valid; a zero tag lets the muxer choose.
-        unsafe { (*stream.parameters().as_mut_ptr()).codec_tag = 0 };
+        unsafe { (*stream.parameters().as_mut_ptr()).codec_tag = container.codec_tag(codec) };
         stream.set_time_base(encoder_tb);
         stream.set_avg_frame_rate(ff::Rational::new(fps.num() as i32, fps.den() as i32));
         let stream_index = stream.index();
         // The audio track's length is the video's: total frames · fps.den / fps.num seconds.
-        let audio = super::audio::write_header_with_audio(
-            &mut output,
-            container,
-            audio,
-            total_frames,
-            fps,
-        )?;
+        let audio = super::audio::write_header_with_audio(&mut output, job)?;
         let stream_tb = output
             .stream(stream_index)
             .map(|s| s.time_base())

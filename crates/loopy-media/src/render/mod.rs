@@ -40,6 +40,15 @@ pub enum CopyMode {
     Never,
 }
 
+/// Where the output's sound comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioSource {
+    /// An audio file, looped or cut to the video's length.
+    File(PathBuf),
+    /// Each clip's own sound, placed and cross-faded with its picture.
+    Clips,
+}
+
 /// Everything about the output besides the plan.
 #[derive(Debug, Clone)]
 pub struct RenderOptions {
@@ -55,8 +64,8 @@ pub struct RenderOptions {
     pub verify: bool,
     /// Write a contact sheet with one frame every this many output frames.
     pub thumbnails_every: Option<u64>,
-    /// An audio file looped or cut to the video's length.
-    pub audio: Option<PathBuf>,
+    /// The sound track, if any.
+    pub audio: Option<AudioSource>,
 }
 
 /// What an executor (copy or pipeline) works from: the plan, where each entry lands,
@@ -181,6 +190,7 @@ pub fn render(
     // A hand-edited plan may carry stale figures: the sidecar states what is rendered.
     plan.fps = plan.fps_rational.as_f64();
     plan.stats = plan.recompute_stats();
+    warn_about_dropped_parts(&plan, opts);
     let repeats = plan.immediate_repeats();
     if !repeats.is_empty() {
         tracing::warn!(
@@ -241,6 +251,36 @@ pub fn render(
         substitutions,
         plan,
     })
+}
+
+/// Says what the output will not carry that the clips have: their sound (unless
+/// `--audio clips`) and transparency.
+fn warn_about_dropped_parts(plan: &Plan, opts: &RenderOptions) {
+    let used: std::collections::BTreeSet<usize> = plan.sequence.iter().copied().collect();
+    let with_sound = used.iter().filter(|&&c| plan.clips[c].has_audio).count();
+    if with_sound > 0 && opts.audio != Some(AudioSource::Clips) {
+        tracing::warn!(
+            "{with_sound} of the {} clips used have their own sound, which is not used (--audio clips keeps it)",
+            used.len()
+        );
+    }
+    for &c in &used {
+        let clip = &plan.clips[c];
+        let alpha = clip
+            .pix_fmt
+            .parse::<ffmpeg_next::format::Pixel>()
+            .ok()
+            .and_then(|p| p.descriptor())
+            // SAFETY: the descriptor pointer is valid for the program's lifetime.
+            .is_some_and(|d| unsafe { (*d.as_ptr()).flags } & ffmpeg_next::ffi::AV_PIX_FMT_FLAG_ALPHA as u64 != 0);
+        if alpha {
+            tracing::warn!(
+                "{}: its transparency ({}) is dropped; the output has no alpha channel",
+                clip.path,
+                clip.pix_fmt
+            );
+        }
+    }
 }
 
 fn timeline_of(plan: &Plan, placements: &[Placement]) -> Vec<TimelineEntry> {

@@ -115,6 +115,16 @@ impl Container {
             .map_err(|e| RenderError::ffmpeg("cannot write the header", e))
     }
 
+    /// The codec tag to write: `hvc1` for H.265 in mp4/mov, which QuickTime and
+    /// Safari require (the muxer's default, `hev1`, does not play there); 0 lets the
+    /// muxer choose.
+    pub fn codec_tag(self, codec: VideoCodec) -> u32 {
+        match (self, codec) {
+            (Container::Mp4 | Container::Mov, VideoCodec::H265) => u32::from_le_bytes(*b"hvc1"),
+            _ => 0,
+        }
+    }
+
     pub fn audio_encoder(self) -> &'static str {
         match self {
             Container::Mp4 | Container::Mov => "aac",
