@@ -8,7 +8,6 @@ mod common;
 
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const SOURCES: [(u32, u32); 7] = [
     (1080, 1920),
@@ -88,19 +87,8 @@ impl Picture {
 }
 
 fn decode(path: &Path, (w, h): (u32, u32)) -> Vec<Picture> {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(path)
-        .args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
-        .output()
-        .expect("ffmpeg");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let len = (w * h * 3 / 2) as usize;
-    out.stdout
+    common::frames::raw_yuv420p(path, &[])
         .chunks(len)
         .map(|c| Picture {
             w: w as usize,

@@ -328,8 +328,14 @@ fn errors_name_the_problem_once_and_speak_json() {
         "{}",
         stderr(&file_as_dir)
     );
-    // An OS error is said once, not twice.
+    // An OS error is said once, not twice (a folder nobody may read, as `nobody`).
     let tmp = shared_tempdir();
+    let locked = tmp.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    let denied = loopy_unprivileged(&["scan", locked.to_str().unwrap()]);
+    assert_eq!(denied.status.code(), Some(1), "{}", stderr(&denied));
+    assert_eq!(stderr(&denied).matches("Permission denied").count(), 1, "{}", stderr(&denied));
     let out = tmp.path().join("x.mp4");
     let unreadable_plan = loopy(&[
         "render",

@@ -297,16 +297,10 @@ fn damaged_files_never_crash_hang_or_slip_through() {
             String::from_utf8_lossy(&o.stderr)
         )),
         Some(_) => {
-            let decode = Command::new("ffmpeg")
-                .args(["-v", "error", "-i"])
-                .arg(&out)
-                .args(["-f", "null", "-"])
-                .output()
-                .unwrap();
-            if !decode.stderr.is_empty() {
+            let errors = common::frames::decode_errors(&out);
+            if !errors.is_empty() {
                 problems.lock().unwrap().push(format!(
-                    "the library render does not decode cleanly: {}",
-                    String::from_utf8_lossy(&decode.stderr)
+                    "the library render does not decode cleanly: {errors}"
                 ));
             }
         }

@@ -4,33 +4,14 @@
 
 mod common;
 
+use common::frames::{decode_errors, raw_yuv420p};
 use common::*;
 use std::path::Path;
 use std::process::Command;
 
-/// The first frame of `path` as yuv420p, decoded by the ffmpeg CLI (which turns
-/// rotated video upright by itself, as players do).
+/// The first frame of `path` as yuv420p, upright as players show it.
 fn first_frame(path: &Path) -> Vec<u8> {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(path)
-        .args([
-            "-frames:v",
-            "1",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "yuv420p",
-            "-",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    raw_yuv420p(path, &["-frames:v", "1"])
 }
 
 /// A lossless clip whose luma changes along both axes, so any turn or mirror shows.
@@ -519,17 +500,7 @@ fn damage_inside_a_clip_is_found_and_never_rendered_silently() {
         ffprobe_frames_and_rate(&out).0,
         summary["frames"].as_u64().unwrap()
     );
-    let decode = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(&out)
-        .args(["-f", "null", "-"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&decode.stderr),
-        "",
-        "the output decodes cleanly"
-    );
+    assert_eq!(decode_errors(&out), "", "the output decodes cleanly");
 }
 
 /// Mono 48 kHz samples of `path` from `start` for `length` seconds (ffmpeg CLI).

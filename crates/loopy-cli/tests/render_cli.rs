@@ -238,21 +238,7 @@ fn letterbox_crop_and_stretch() {
         assert!(run.status.success(), "{fit}: {}", stderr(&run));
         assert_eq!(probe(&out)["streams"][0]["width"], 48);
         // The top 4 luma rows: video black (16) only when letterboxed (16:9 into a square).
-        let raw = std::process::Command::new("ffmpeg")
-            .args(["-v", "error", "-i"])
-            .arg(&out)
-            .args([
-                "-frames:v",
-                "1",
-                "-f",
-                "rawvideo",
-                "-pix_fmt",
-                "yuv420p",
-                "-",
-            ])
-            .output()
-            .unwrap()
-            .stdout;
+        let raw = common::frames::raw_yuv420p(&out, &["-frames:v", "1"]);
         let top: f64 = raw[..48 * 4].iter().map(|&v| v as f64).sum::<f64>() / (48.0 * 4.0);
         bars.push((fit, top));
     }

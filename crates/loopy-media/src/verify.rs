@@ -118,6 +118,11 @@ fn decode_all(path: &Path, on_frame: &(dyn Fn() + Sync)) -> Result<u64, Damage> 
                     }
                     last_dts = Some(dts);
                 }
+                if packet.is_corrupt() {
+                    return Err(at(decoded)(format!(
+                        "the container marks packet {packets} as corrupt"
+                    )));
+                }
                 packets += 1;
                 decoder
                     .send_packet(&packet)

@@ -48,11 +48,14 @@ pub fn pattern_clip(path: &Path, size: &str, rate: &str, seconds: &str, (y, u, v
     ]);
 }
 
-/// Decodes every frame of `path` to yuv420p at its own size and measures it.
-pub fn read_frames(path: &Path, width: usize, height: usize) -> Vec<FrameStats> {
+/// The frames of `path` as raw yuv420p bytes at their own size, decoded by the ffmpeg
+/// CLI (which also turns rotated video upright, as players do); `limit` options such
+/// as `["-frames:v", "1"]` go before the output.
+pub fn raw_yuv420p(path: &Path, limit: &[&str]) -> Vec<u8> {
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(path)
+        .args(limit)
         .args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
         .output()
         .expect("ffmpeg");
@@ -62,14 +65,30 @@ pub fn read_frames(path: &Path, width: usize, height: usize) -> Vec<FrameStats> 
         path.display(),
         String::from_utf8_lossy(&out.stderr)
     );
+    out.stdout
+}
+
+/// What the ffmpeg CLI reports while decoding all of `path`: empty when it is clean.
+pub fn decode_errors(path: &Path) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Decodes every frame of `path` to yuv420p at its own size and measures it.
+pub fn read_frames(path: &Path, width: usize, height: usize) -> Vec<FrameStats> {
+    let raw = raw_yuv420p(path, &[]);
     let frame_len = width * height * 3 / 2;
     assert_eq!(
-        out.stdout.len() % frame_len,
+        raw.len() % frame_len,
         0,
         "output is not whole {width}x{height} frames"
     );
-    out.stdout
-        .chunks(frame_len)
+    raw.chunks(frame_len)
         .map(|f| measure(f, width, height))
         .collect()
 }
