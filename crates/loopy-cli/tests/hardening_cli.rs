@@ -335,7 +335,12 @@ fn errors_name_the_problem_once_and_speak_json() {
     std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
     let denied = loopy_unprivileged(&["scan", locked.to_str().unwrap()]);
     assert_eq!(denied.status.code(), Some(1), "{}", stderr(&denied));
-    assert_eq!(stderr(&denied).matches("Permission denied").count(), 1, "{}", stderr(&denied));
+    assert_eq!(
+        stderr(&denied).matches("Permission denied").count(),
+        1,
+        "{}",
+        stderr(&denied)
+    );
     let out = tmp.path().join("x.mp4");
     let unreadable_plan = loopy(&[
         "render",
@@ -384,6 +389,8 @@ fn symlink_loops_are_visited_once() {
     std::os::unix::fs::symlink(".", lib.join("self")).unwrap();
     std::os::unix::fs::symlink("..", lib.join("sub/up")).unwrap();
     std::os::unix::fs::symlink("idle_a.mp4", lib.join("idle_link.mp4")).unwrap();
+    // A hard link is a name of its own, as in any listing.
+    std::fs::hard_link(lib.join("idle_a.mp4"), lib.join("twin.mp4")).unwrap();
     let mut child = Command::new(loopy_bin())
         .args([
             "scan",
@@ -415,7 +422,7 @@ fn symlink_loops_are_visited_once() {
         .iter()
         .map(|c| c["path"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(clips, ["idle_a.mp4", "sub/talk_a.mp4"]);
+    assert_eq!(clips, ["idle_a.mp4", "sub/talk_a.mp4", "twin.mp4"]);
 }
 
 #[test]

@@ -8,6 +8,15 @@ use std::path::Path;
 
 const SAMPLE: u64 = 64 * 1024;
 
+/// A file's modification time in nanoseconds since the Unix epoch (0 when unknown):
+/// with its size, what the catalog cache and a plan recognise it by.
+pub fn modified_ns(meta: &std::fs::Metadata) -> i128 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128)
+}
+
 /// The fingerprint as 16 hex digits.
 pub fn fingerprint(path: &Path) -> std::io::Result<String> {
     let mut file = std::fs::File::open(path)?;

@@ -11,7 +11,6 @@ use loopy_core::manifest::{Manifest, MANIFEST_FILE};
 use loopy_core::{Catalog, ClipInfo, SkippedFile};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
 /// File patterns scanned when the user gives none.
 pub const DEFAULT_PATTERNS: [&str; 6] = ["*.mp4", "*.mov", "*.mkv", "*.webm", "*.avi", "*.m4v"];
@@ -162,11 +161,7 @@ fn examine(root: &Path, rel: &str, cached: &cache::Cached, verify: bool) -> Exam
     let path = root.join(rel);
     let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read: {e}"))?;
     let size = meta.len();
-    let mtime_ns = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i128);
+    let mtime_ns = crate::fingerprint::modified_ns(&meta);
     if let Some(damage) = cached.damage(rel, size, mtime_ns) {
         return Err(Skip {
             reason: damage.reason.clone(),
@@ -281,17 +276,51 @@ fn build_globs(patterns: &[String]) -> Result<GlobSet, ScanError> {
 
 /// Relative paths (with `/`) of matching files, in name order; hidden files and
 /// folders are skipped. Symbolic links are followed, but every real folder is visited
-/// once and every real file listed once (by device and inode), so a link back up the
-/// tree (`ln -s . lib/self`) neither loops nor lists a clip twice.
+/// once (by device and inode), so a link back up the tree (`ln -s . lib/self`) cannot
+/// loop, and a file reached through a link is left out when its real file is listed
+/// already. Hard links are names of their own, as in any folder listing.
 fn list_files(
     root: &Path,
     globs: &GlobSet,
     recursive: bool,
     out: &mut Vec<String>,
 ) -> std::io::Result<()> {
-    let mut seen = std::collections::HashSet::new();
-    seen.insert(identity(&std::fs::metadata(root)?));
-    list_folder(root, root, globs, recursive, &mut seen, out)
+    let mut visited = std::collections::HashSet::new();
+    visited.insert(identity(&std::fs::metadata(root)?));
+    let mut found = Vec::new();
+    list_folder(
+        root,
+        root,
+        false,
+        globs,
+        recursive,
+        &mut visited,
+        &mut found,
+    )?;
+    let direct: std::collections::HashSet<(u64, u64)> = found
+        .iter()
+        .filter(|f| !f.via_link)
+        .filter_map(|f| f.identity)
+        .collect();
+    let mut linked = std::collections::HashSet::new();
+    for file in found {
+        let keep = match (file.via_link, file.identity) {
+            (true, Some(id)) => !direct.contains(&id) && linked.insert(id),
+            _ => true,
+        };
+        if keep {
+            out.push(file.rel);
+        }
+    }
+    Ok(())
+}
+
+/// A matching file: its relative path, its identity when it can be read, and whether
+/// the way to it goes through a symbolic link.
+struct Found {
+    rel: String,
+    identity: Option<(u64, u64)>,
+    via_link: bool,
 }
 
 /// A file's identity on this machine: device and inode.
@@ -303,10 +332,11 @@ fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
 fn list_folder(
     root: &Path,
     dir: &Path,
+    via_link: bool,
     globs: &GlobSet,
     recursive: bool,
-    seen: &mut std::collections::HashSet<(u64, u64)>,
-    out: &mut Vec<String>,
+    visited: &mut std::collections::HashSet<(u64, u64)>,
+    out: &mut Vec<Found>,
 ) -> std::io::Result<()> {
     let mut entries: Vec<std::fs::DirEntry> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
@@ -317,11 +347,12 @@ fn list_folder(
             continue;
         }
         let path: PathBuf = entry.path();
+        let is_link = via_link || entry.file_type().is_ok_and(|t| t.is_symlink());
         // Follows links; a dangling link is listed and later skipped with its reason.
         let meta = std::fs::metadata(&path).ok();
         if meta.as_ref().is_some_and(|m| m.is_dir()) {
-            if recursive && meta.as_ref().is_some_and(|m| seen.insert(identity(m))) {
-                list_folder(root, &path, globs, recursive, seen, out)?;
+            if recursive && meta.as_ref().is_some_and(|m| visited.insert(identity(m))) {
+                list_folder(root, &path, is_link, globs, recursive, visited, out)?;
             }
             continue;
         }
@@ -334,11 +365,12 @@ fn list_folder(
                     .join("/")
             })
             .unwrap_or_else(|_| name.to_string());
-        if !(globs.is_match(name) || globs.is_match(&rel)) {
-            continue;
-        }
-        if meta.as_ref().is_none_or(|m| seen.insert(identity(m))) {
-            out.push(rel);
+        if globs.is_match(name) || globs.is_match(&rel) {
+            out.push(Found {
+                rel,
+                identity: meta.as_ref().map(identity),
+                via_link: is_link,
+            });
         }
     }
     Ok(())

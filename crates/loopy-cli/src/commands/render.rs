@@ -248,10 +248,14 @@ fn refuse_plan_options(args: &RenderArgs) -> Result<()> {
 fn parse_size(text: &str) -> Result<(u32, u32)> {
     let bad = || usage(format!("--size `{text}`: expected WxH, like 1280x720"));
     let (w, h) = text.split_once(['x', 'X']).ok_or_else(bad)?;
-    Ok((
+    let size: (u32, u32) = (
         w.trim().parse().map_err(|_| bad())?,
         h.trim().parse().map_err(|_| bad())?,
-    ))
+    );
+    if size.0 < 2 || size.1 < 2 {
+        return Err(usage(format!("--size {text} is too small: at least 2x2")));
+    }
+    Ok(size)
 }
 
 fn parse_bitrate(text: &str) -> Result<u64> {

@@ -156,7 +156,7 @@ pub fn validate(opts: &RenderOptions) -> Result<Container, RenderError> {
             opts.size.0, opts.size.1
         )));
     }
-    if opts.size.0 < 2 || opts.size.1 < 2 || opts.size.0 % 2 == 1 || opts.size.1 % 2 == 1 {
+    if opts.size.0 % 2 == 1 || opts.size.1 % 2 == 1 {
         return Err(RenderError::Usage(format!(
             "size {}x{} must have even width and height (4:2:0 chroma is half size)",
             opts.size.0, opts.size.1

@@ -101,12 +101,7 @@ fn changed_since_planning(
             clip.size
         ));
     }
-    let mtime_ns = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i128);
-    if mtime_ns == clip.mtime_ns || clip.fingerprint.is_empty() {
+    if crate::fingerprint::modified_ns(&meta) == clip.mtime_ns || clip.fingerprint.is_empty() {
         return None;
     }
     // Touched: the content decides.
