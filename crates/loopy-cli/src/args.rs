@@ -34,6 +34,9 @@ pub enum Command {
     Plan(Box<PlanArgs>),
     /// Render a plan (or a folder, planned on the fly) into a finished video
     Render(Box<RenderArgs>),
+    /// Encode every clip once into an output profile, so renders copy clip bodies and
+    /// encode only cross-fades (smart render)
+    Conform(Box<ConformArgs>),
 }
 
 /// How to find the clips of a folder; shared by every command that reads one.
@@ -159,6 +162,40 @@ pub struct RenderArgs {
     pub folder: FolderArgs,
     #[command(flatten)]
     pub plan_options: PlanOptionArgs,
+    #[command(flatten)]
+    pub encode: EncodeArgs,
+    /// Sound: an audio FILE looped or cut to the video's length, or `clips` for each
+    /// clip's own sound, cross-faded with the picture (AAC in mp4/mov, Opus in mkv/webm)
+    #[arg(long, value_name = "FILE|clips")]
+    pub audio: Option<PathBuf>,
+    /// auto: copy packets when every clip already matches the output; always: fail if impossible; never
+    #[arg(long, default_value = "auto")]
+    pub copy: String,
+    /// auto: join conformed clips and encode only cross-fades when the library is
+    /// conformed for this output (or the output is longer than the library); always:
+    /// conform as needed, fail if impossible; never
+    #[arg(long, default_value = "auto")]
+    pub smart: String,
+    /// Also write OUT.thumbs.png, one frame every --thumb-every
+    #[arg(long)]
+    pub thumbnails: bool,
+    /// Interval between contact-sheet frames (default 10s)
+    #[arg(long, value_name = "DURATION", requires = "thumbnails")]
+    pub thumb_every: Option<String>,
+    /// Replace broken clips with others instead of failing (recorded in OUT.plan.json)
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// Replace an existing output
+    #[arg(long)]
+    pub force: bool,
+    /// Print a machine summary on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How the video is encoded: shared by `render` and `conform`.
+#[derive(Debug, Args, Clone)]
+pub struct EncodeArgs {
     /// Output size WxH, both even (default: the most common clip size)
     #[arg(long, value_name = "WxH")]
     pub size: Option<String>,
@@ -183,28 +220,28 @@ pub struct RenderArgs {
     /// Output pixel format (default: yuv420p, yuv422p10le for prores)
     #[arg(long, value_name = "FMT")]
     pub pix_fmt: Option<String>,
-    /// Sound: an audio FILE looped or cut to the video's length, or `clips` for each
-    /// clip's own sound, cross-faded with the picture (AAC in mp4/mov, Opus in mkv/webm)
-    #[arg(long, value_name = "FILE|clips")]
-    pub audio: Option<PathBuf>,
-    /// auto: copy packets when every clip already matches the output; always: fail if impossible; never
-    #[arg(long, default_value = "auto")]
-    pub copy: String,
-    /// Also write OUT.thumbs.png, one frame every --thumb-every
-    #[arg(long)]
-    pub thumbnails: bool,
-    /// Interval between contact-sheet frames (default 10s)
-    #[arg(long, value_name = "DURATION", requires = "thumbnails")]
-    pub thumb_every: Option<String>,
-    /// Replace broken clips with others instead of failing (recorded in OUT.plan.json)
-    #[arg(long)]
-    pub skip_bad: bool,
     /// Encoder threads (default: as many as the encoder wants)
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
-    /// Replace an existing output
+}
+
+#[derive(Debug, Args)]
+pub struct ConformArgs {
+    /// The clip folder
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub folder: FolderArgs,
+    /// Output frame rate, e.g. 30 or 30000/1001 (default: the most common clip rate)
     #[arg(long)]
-    pub force: bool,
+    pub fps: Option<String>,
+    /// Cross-fade the renders will use: 0.3s or 9f (IDR frames are placed for it)
+    #[arg(long, default_value = "0")]
+    pub crossfade: String,
+    #[command(flatten)]
+    pub encode: EncodeArgs,
+    /// Say what is conformed, for which profile, and how much disk it takes
+    #[arg(long)]
+    pub status: bool,
     /// Print a machine summary on stdout
     #[arg(long)]
     pub json: bool,

@@ -18,6 +18,7 @@ fn main() {
         args::Command::Scan(a) => (commands::scan::run(a), a.json),
         args::Command::Plan(a) => (commands::plan::run(a), a.json),
         args::Command::Render(a) => (commands::render::run(a), a.json),
+        args::Command::Conform(a) => (commands::conform::run(a), a.json),
     };
     if let Err(error) = result {
         // A closed stdout (`loopy plan … | head -1`) is the reader's choice, not a failure.

@@ -2,6 +2,7 @@
 //! See `docs/ARCHITECTURE.md` for the field list; `sequence` indexes `clips`, and
 //! `stats.total_frames` is exactly the number of frames a render writes.
 
+use crate::catalog::ClipInfo;
 use crate::error::PlanError;
 use crate::orientation::Orientation;
 use crate::rational::Rational;
@@ -87,7 +88,63 @@ pub struct PlanClip {
     pub tags: Vec<String>,
 }
 
+impl PlanClip {
+    /// A catalog clip as a plan records it.
+    pub fn from_clip(c: &ClipInfo) -> PlanClip {
+        PlanClip {
+            path: c.path.clone(),
+            duration_s: c.duration_s,
+            frames: c.frames,
+            width: c.width,
+            height: c.height,
+            orientation: c.orientation,
+            sar: c.sar,
+            size: c.size,
+            mtime_ns: c.mtime_ns,
+            fingerprint: c.fingerprint.clone(),
+            fps: c.fps.as_f64(),
+            fps_rational: c.fps,
+            codec: c.codec.clone(),
+            pix_fmt: c.pix_fmt.clone(),
+            has_audio: c.has_audio,
+            tags: c.tags.clone(),
+        }
+    }
+}
+
 impl Plan {
+    /// A plan that shows one clip once at `fps`: what conforming a clip renders.
+    pub fn single(root: &str, clip: PlanClip, fps: Rational) -> Plan {
+        let frames = Timeline::new(fps, 0)
+            .push(clip.frames, clip.fps_rational)
+            .frames;
+        Plan {
+            version: PLAN_VERSION,
+            root: root.to_string(),
+            seed: 0,
+            fps: fps.as_f64(),
+            fps_rational: fps,
+            crossfade_frames: 0,
+            settings: PlanSettings {
+                mode: "single".into(),
+                sigma: None,
+                smoothing: None,
+                history: 0,
+                history_effective: 0,
+                avoid_ngrams: None,
+                signals: Vec::new(),
+                signal_strength: 0.0,
+                target_ms: None,
+                target_entries: Some(1),
+                exact: false,
+            },
+            clips: vec![clip],
+            sequence: vec![0],
+            trim_end_frames: 0,
+            stats: stats::compute(&[0], 1, None, frames, fps),
+        }
+    }
+
     /// Reads and checks a plan file's text.
     pub fn from_json(text: &str) -> Result<Self, PlanError> {
         let plan: Plan =

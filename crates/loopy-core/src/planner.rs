@@ -294,27 +294,7 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Planned, PlanError>
             },
             exact: opts.exact,
         },
-        clips: clips
-            .iter()
-            .map(|c| PlanClip {
-                path: c.path.clone(),
-                duration_s: c.duration_s,
-                frames: c.frames,
-                width: c.width,
-                height: c.height,
-                orientation: c.orientation,
-                sar: c.sar,
-                size: c.size,
-                mtime_ns: c.mtime_ns,
-                fingerprint: c.fingerprint.clone(),
-                fps: c.fps.as_f64(),
-                fps_rational: c.fps,
-                codec: c.codec.clone(),
-                pix_fmt: c.pix_fmt.clone(),
-                has_audio: c.has_audio,
-                tags: c.tags.clone(),
-            })
-            .collect(),
+        clips: clips.iter().map(PlanClip::from_clip).collect(),
         sequence,
         trim_end_frames,
         stats,

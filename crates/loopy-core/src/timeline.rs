@@ -111,6 +111,13 @@ impl Timeline {
         }
     }
 
+    /// Whether the next clip starts exactly on an output frame (it shows the same
+    /// source frames as the clip re-timed on its own, as smart render's conformed
+    /// clips are).
+    pub fn next_start_is_whole(&self) -> bool {
+        self.next_start.num % self.next_start.den == 0
+    }
+
     /// Output frames placed so far: exactly what a render writes.
     pub fn total_frames(&self) -> u64 {
         self.end

@@ -43,6 +43,13 @@ pub fn fingerprint(path: &Path) -> std::io::Result<String> {
     Ok(format!("{:016x}", hash.0))
 }
 
+/// 16 hex digits of the FNV-1a hash of `bytes`: a stable name for cache entries.
+pub fn hash_hex(bytes: &[u8]) -> String {
+    let mut hash = Fnv1a::new();
+    hash.write(bytes);
+    format!("{:016x}", hash.0)
+}
+
 /// 64-bit FNV-1a: stable across platforms and Rust versions (unlike std's hasher).
 struct Fnv1a(u64);
 

@@ -11,6 +11,7 @@ pub mod probe;
 pub mod render;
 pub mod scan;
 mod signature_frame;
+pub mod smart;
 pub mod verify;
 
 pub use error::{ClipError, RenderError, ScanError};

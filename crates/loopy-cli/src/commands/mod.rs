@@ -1,5 +1,6 @@
 //! One module per subcommand, plus the folder scan they share.
 
+pub mod conform;
 pub mod folder;
 pub mod plan;
 pub mod render;

@@ -1,7 +1,7 @@
 //! `loopy render`: plan (or read a plan), then stream it into a video file with
 //! progress, Ctrl-C handling, a sidecar plan and a summary.
 
-use crate::args::RenderArgs;
+use crate::args::{EncodeArgs, RenderArgs};
 use crate::exit::usage;
 use crate::output::{check_overwrite, format_seconds, print_json, write_atomically};
 use anyhow::{Context, Result};
@@ -9,7 +9,8 @@ use loopy_core::catalog::most_common;
 use loopy_core::spec::{ms_to_frames_ceil, parse_duration_ms};
 use loopy_core::Plan;
 use loopy_media::render::{
-    self, AudioSource, CopyMode, EncoderSettings, RenderOptions, RenderSummary, VideoCodec,
+    self, AudioSource, CopyMode, EncoderSettings, RenderOptions, RenderSummary, SmartMode,
+    VideoCodec,
 };
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -17,25 +18,59 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The encoding options as parsed and checked: codec, fit, the size asked for (if
+/// any) and the encoder settings. Shared with `conform`.
+pub struct Encoding {
+    pub codec: VideoCodec,
+    pub fit: loopy_core::fit::Fit,
+    pub size: Option<(u32, u32)>,
+    pub encoder: EncoderSettings,
+}
+
+impl Encoding {
+    pub fn parse(e: &EncodeArgs) -> Result<Self> {
+        let codec = VideoCodec::parse(&e.codec)?;
+        let encoder = EncoderSettings {
+            crf: e.crf,
+            preset: e.preset.clone(),
+            bitrate: e.bitrate.as_deref().map(parse_bitrate).transpose()?,
+            gop: e.gop,
+            pix_fmt: e.pix_fmt.clone(),
+            threads: e.threads.unwrap_or(0),
+            keyframes: None,
+        };
+        encoder.validate(codec)?;
+        Ok(Encoding {
+            codec,
+            fit: e.fit.parse().map_err(usage)?,
+            size: e.size.as_deref().map(parse_size).transpose()?,
+            encoder,
+        })
+    }
+}
+
 pub fn run(args: &RenderArgs) -> Result<()> {
-    let codec = VideoCodec::parse(&args.codec)?;
-    let fit = args.fit.parse().map_err(usage)?;
+    let Encoding {
+        codec,
+        fit,
+        size: requested_size,
+        encoder,
+    } = Encoding::parse(&args.encode)?;
     let sidecar = render::beside(&args.output, ".plan.json");
     check_overwrite(&sidecar, args.force)?;
-    let requested_size = args.size.as_deref().map(parse_size).transpose()?;
-    let bitrate = args.bitrate.as_deref().map(parse_bitrate).transpose()?;
-    let encoder = EncoderSettings {
-        crf: args.crf,
-        preset: args.preset.clone(),
-        bitrate,
-        gop: args.gop,
-        pix_fmt: args.pix_fmt.clone(),
-        threads: args.threads.unwrap_or(0),
-    };
     // Refuse impossible outputs before scanning or planning.
     render::check_output(&args.output, codec, args.force)?;
-    encoder.validate(codec)?;
     let copy = copy_mode(args)?;
+    let smart = match args.smart.as_str() {
+        "auto" => SmartMode::Auto,
+        "always" => SmartMode::Always,
+        "never" => SmartMode::Never,
+        other => {
+            return Err(usage(format!(
+                "--smart must be auto, always or never, not `{other}`"
+            )))
+        }
+    };
     let audio = audio_source(args)?;
 
     let plan = match (&args.plan, &args.dir) {
@@ -83,6 +118,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         verify: args.folder.verify && args.plan.is_some(),
         thumbnails_every,
         audio,
+        smart,
     };
 
     let interrupt = Interrupt::install()?;
@@ -151,12 +187,12 @@ fn audio_source(args: &RenderArgs) -> Result<Option<AudioSource>> {
 /// `auto` it rules copying out, with `always` it is a contradiction.
 fn copy_mode(args: &RenderArgs) -> Result<CopyMode> {
     let encoder_options = [
-        ("--crf", args.crf.is_some()),
-        ("--preset", args.preset.is_some()),
-        ("--bitrate", args.bitrate.is_some()),
-        ("--gop", args.gop.is_some()),
-        ("--pix-fmt", args.pix_fmt.is_some()),
-        ("--threads", args.threads.is_some()),
+        ("--crf", args.encode.crf.is_some()),
+        ("--preset", args.encode.preset.is_some()),
+        ("--bitrate", args.encode.bitrate.is_some()),
+        ("--gop", args.encode.gop.is_some()),
+        ("--pix-fmt", args.encode.pix_fmt.is_some()),
+        ("--threads", args.encode.threads.is_some()),
     ];
     let asked = encoder_options
         .iter()
@@ -324,6 +360,9 @@ struct Sidecar<'a> {
     plan: &'a Plan,
     timeline: &'a [render::TimelineEntry],
     substitutions: &'a [render::Substitution],
+    /// How each span was made (smart render): copied, or a transition cached or encoded.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    spans: &'a [loopy_media::smart::execute::SpanRecord],
 }
 
 fn write_sidecar(path: &Path, summary: &RenderSummary, force: bool) -> Result<()> {
@@ -331,6 +370,7 @@ fn write_sidecar(path: &Path, summary: &RenderSummary, force: bool) -> Result<()
         plan: &summary.plan,
         timeline: &summary.timeline,
         substitutions: &summary.substitutions,
+        spans: &summary.spans,
     };
     let mut json = serde_json::to_string_pretty(&sidecar)?;
     json.push('\n');
@@ -369,6 +409,7 @@ fn report(summary: &RenderSummary, sidecar: &Path, size: (u32, u32), json: bool)
     if crate::output::quiet() {
         return Ok(());
     }
+    eprintln!("{} render: {}", summary.path, summary.path_reason);
     for s in &summary.substitutions {
         eprintln!(
             "replaced {} at entry {} with {}: {}",

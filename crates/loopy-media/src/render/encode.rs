@@ -22,6 +22,28 @@ pub struct EncoderSettings {
     pub pix_fmt: Option<String>,
     /// Encoder threads; 0 lets the encoder decide.
     pub threads: usize,
+    /// Forced IDR frames of a smart-render profile (closed GOPs, no B-frames, no scene
+    /// cuts), so that pieces encoded apart join by copying packets.
+    pub keyframes: Option<Keyframes>,
+}
+
+/// Where a smart-render profile places IDR frames in a piece of `frames` frames: at 0,
+/// at the cross-fade length k, every `gop` frames after k, and at `frames − k`. A clip
+/// body then starts and ends on a GOP boundary whatever cross-fades surround it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keyframes {
+    pub crossfade: u64,
+    pub gop: u64,
+    pub frames: u64,
+}
+
+impl Keyframes {
+    pub fn is_idr(&self, i: u64) -> bool {
+        let k = self.crossfade;
+        i == 0
+            || (k > 0 && (i == k || i + k == self.frames))
+            || (i > k && (i - k).is_multiple_of(self.gop.max(1)))
+    }
 }
 
 pub struct VideoSink {
@@ -34,6 +56,7 @@ pub struct VideoSink {
     convert: Option<(ff::software::scaling::Context, Video)>,
     audio: Option<super::audio::AudioTrack>,
     fps: Rational,
+    keyframes: Option<Keyframes>,
     packet: Packet,
     pub packets: u64,
 }
@@ -134,6 +157,19 @@ impl EncoderSettings {
 fn options_for(codec: VideoCodec, settings: &EncoderSettings) -> Dictionary<'static> {
     let mut opts = Dictionary::new();
     let preset = settings.preset.clone();
+    if settings.keyframes.is_some() {
+        // Joinable pieces: no B-frames (decode order = display order, so any GOP can
+        // end early), no scene-cut keyframes, forced keyframes as IDR.
+        opts.set("forced-idr", "1");
+        match codec {
+            VideoCodec::H264 => opts.set("x264-params", "scenecut=0:bframes=0"),
+            VideoCodec::H265 => opts.set(
+                "x265-params",
+                "log-level=error:scenecut=0:bframes=0:open-gop=0:repeat-headers=0",
+            ),
+            _ => {}
+        }
+    }
     match codec {
         VideoCodec::H264 | VideoCodec::H265 => {
             opts.set("preset", preset.as_deref().unwrap_or("veryfast"));
@@ -143,7 +179,7 @@ fn options_for(codec: VideoCodec, settings: &EncoderSettings) -> Dictionary<'sta
                     .unwrap_or(if codec == VideoCodec::H264 { 23 } else { 28 });
                 opts.set("crf", &crf.to_string());
             }
-            if codec == VideoCodec::H265 {
+            if codec == VideoCodec::H265 && settings.keyframes.is_none() {
                 opts.set("x265-params", "log-level=error");
             }
         }
@@ -265,6 +301,7 @@ impl VideoSink {
             convert,
             audio,
             fps,
+            keyframes: settings.keyframes,
             packet: Packet::empty(),
             packets: 0,
         })
@@ -284,7 +321,12 @@ impl VideoSink {
             None => frame,
         };
         source.set_pts(Some(index as i64));
-        source.set_kind(ff::picture::Type::None);
+        let forced = self.keyframes.is_some_and(|k| k.is_idr(index));
+        source.set_kind(if forced {
+            ff::picture::Type::I
+        } else {
+            ff::picture::Type::None
+        });
         self.encoder.send_frame(source).map_err(fail)?;
         self.drain()?;
         if let Some(track) = self.audio.as_mut() {

@@ -20,9 +20,9 @@ pub mod temp;
 pub mod thumbs;
 
 use crate::error::RenderError;
-pub use encode::EncoderSettings;
+pub use encode::{EncoderSettings, Keyframes};
 use loopy_core::fit::Fit;
-use loopy_core::spans::{spans, SpanMode};
+use loopy_core::spans::{spans, SpanMode, SpanSource};
 use loopy_core::timeline::Placement;
 use loopy_core::Plan;
 pub use output_spec::{Container, VideoCodec};
@@ -36,6 +36,18 @@ use std::time::Instant;
 pub enum CopyMode {
     #[default]
     Auto,
+    Always,
+    Never,
+}
+
+/// When to render by joining conformed clips and cached transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SmartMode {
+    /// When the library is conformed for the profile already, or the output is longer
+    /// than the library (conforming then pays for itself).
+    #[default]
+    Auto,
+    /// Conform as needed; fail with the reason when the output cannot be smart.
     Always,
     Never,
 }
@@ -66,6 +78,7 @@ pub struct RenderOptions {
     pub thumbnails_every: Option<u64>,
     /// The sound track, if any.
     pub audio: Option<AudioSource>,
+    pub smart: SmartMode,
 }
 
 /// What an executor (copy or pipeline) works from: the plan, where each entry lands,
@@ -114,7 +127,13 @@ pub struct RenderSummary {
     pub wall_s: f64,
     pub speed: f64,
     pub copied: bool,
+    /// `copy`, `smart` or `full`, and why.
+    pub path: &'static str,
+    pub path_reason: String,
     pub output_bytes: u64,
+    /// How each span was made (smart render only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub spans: Vec<crate::smart::execute::SpanRecord>,
     pub timeline: Vec<TimelineEntry>,
     pub substitutions: Vec<Substitution>,
     /// The plan as rendered (substitutions applied).
@@ -202,9 +221,10 @@ pub fn render(
     }
     let placements = plan.placements();
     let mut work = spans(&placements, plan.crossfade_frames);
-    let copied = match (opts.copy, copy_verdict) {
-        (CopyMode::Never, _) | (CopyMode::Auto, Err(_)) => false,
-        (_, Ok(())) => true,
+    let (copied, not_copied) = match (opts.copy, copy_verdict) {
+        (CopyMode::Never, _) => (false, "--copy never".to_string()),
+        (CopyMode::Auto, Err(reason)) => (false, reason),
+        (_, Ok(())) => (true, String::new()),
         (CopyMode::Always, Err(reason)) => {
             return Err(RenderError::Usage(format!(
                 "--copy always is impossible: {reason}"
@@ -213,6 +233,29 @@ pub fn render(
     };
     if copied {
         work.iter_mut().for_each(|s| s.mode = SpanMode::Copy);
+    }
+    let smart = if copied {
+        Err(String::new())
+    } else {
+        choose_smart(&plan, opts)?
+    };
+    if let Ok(profile) = &smart {
+        let used: std::collections::BTreeSet<usize> = plan.sequence.iter().copied().collect();
+        let clips: Vec<_> = used.iter().map(|&c| plan.clips[c].clone()).collect();
+        crate::smart::conform_clips(
+            Path::new(&plan.root),
+            &clips,
+            profile,
+            cancel,
+            &|_| {},
+            false,
+        )?;
+        for span in work
+            .iter_mut()
+            .filter(|s| matches!(s.source, SpanSource::Clip { .. }))
+        {
+            span.mode = SpanMode::Copy;
+        }
     }
     let temp = temp::TempOutput::beside(&opts.output)?;
     let job = RenderJob {
@@ -224,12 +267,34 @@ pub fn render(
         temp: temp.path(),
     };
     let mut substitutions = checked.substitutions;
-    let frames = if copied {
-        copy::run(&job, cancel, on_progress)?
-    } else {
-        let (frames, late) = pipeline::run(&job, cancel, on_progress)?;
-        substitutions.extend(late);
-        frames
+    let mut span_records = Vec::new();
+    let (frames, path, path_reason) = match (&smart, copied) {
+        (_, true) => (
+            copy::run(&job, cancel, on_progress)?,
+            "copy",
+            "every clip already matches the output".to_string(),
+        ),
+        (Ok(profile), false) => {
+            let (frames, records) = crate::smart::execute::run(&job, profile, cancel, on_progress)?;
+            span_records = records;
+            (
+                frames,
+                "smart",
+                format!(
+                    "clips conformed to profile {}; only cross-fades encoded",
+                    profile.id()
+                ),
+            )
+        }
+        (Err(why_not_smart), false) => {
+            let (frames, late) = pipeline::run(&job, cancel, on_progress)?;
+            substitutions.extend(late);
+            (
+                frames,
+                "full",
+                format!("{not_copied}; not smart: {why_not_smart}"),
+            )
+        }
     };
     let output_bytes = std::fs::metadata(temp.path()).map(|m| m.len()).unwrap_or(0);
     temp.persist(&opts.output, opts.force)?;
@@ -246,11 +311,74 @@ pub fn render(
             0.0
         },
         copied,
+        path,
+        path_reason,
         output_bytes,
+        spans: span_records,
         timeline: timeline_of(&plan, &placements),
         substitutions,
         plan,
     })
+}
+
+/// Whether to render by joining conformed clips: `Ok(Ok(profile))` when smart,
+/// `Ok(Err(reason))` when not, an error when `--smart always` cannot be honoured.
+fn choose_smart(
+    plan: &Plan,
+    opts: &RenderOptions,
+) -> Result<Result<crate::smart::Profile, String>, RenderError> {
+    if opts.smart == SmartMode::Never {
+        return Ok(Err("--smart never".into()));
+    }
+    let profile = match crate::smart::Profile::for_render(plan, opts) {
+        Ok(p) => p,
+        Err(reason) if opts.smart == SmartMode::Always => {
+            return Err(RenderError::Usage(format!(
+                "--smart always is impossible: {reason}"
+            )))
+        }
+        Err(reason) => return Ok(Err(reason)),
+    };
+    // A conformed clip is re-timed from its first frame: an entry whose placement
+    // starts between two output frames shows other source frames, and is not copied.
+    let placements = plan.placements();
+    let last = placements.len() - 1;
+    let mut timeline =
+        loopy_core::timeline::Timeline::new(plan.fps_rational, plan.crossfade_frames);
+    for (entry, (&c, p)) in plan.sequence.iter().zip(&placements).enumerate() {
+        let conformed = crate::smart::conform::conformed_frames(&plan.clips[c], &profile);
+        let whole = timeline.next_start_is_whole();
+        timeline.push(plan.clips[c].frames, plan.clips[c].fps_rational);
+        if !whole || p.frames > conformed || (entry < last && p.frames != conformed) {
+            let reason = format!(
+                "{} at {} fps does not land on whole frames at {} fps (entry {entry})",
+                plan.clips[c].path, plan.clips[c].fps_rational, plan.fps_rational
+            );
+            return match opts.smart {
+                SmartMode::Always => Err(RenderError::Usage(format!(
+                    "--smart always is impossible: {reason}"
+                ))),
+                _ => Ok(Err(reason)),
+            };
+        }
+    }
+    if opts.smart == SmartMode::Always {
+        return Ok(Ok(profile));
+    }
+    let root = Path::new(&plan.root);
+    let conformed = plan
+        .sequence
+        .iter()
+        .all(|&c| crate::smart::pieces::conformed_path(&profile, root, &plan.clips[c]).exists());
+    let library_s: f64 = plan.clips.iter().map(|c| c.duration_s).sum();
+    let output_s = plan.fps_rational.seconds(plan.stats.total_frames);
+    if conformed || output_s > library_s {
+        Ok(Ok(profile))
+    } else {
+        Ok(Err(format!(
+            "the library is not conformed for this profile and the output ({output_s:.0} s) is shorter than the library ({library_s:.0} s); `loopy conform` or --smart always"
+        )))
+    }
 }
 
 /// Says what the output will not carry that the clips have: their sound (unless

@@ -1,0 +1,139 @@
+//! `loopy conform DIR [output options]`: encode every clip once into the output
+//! profile, so later renders copy clip bodies and encode only cross-fades;
+//! `--status`: what is conformed, for which profile, and its size on disk.
+
+use super::render::Encoding;
+use crate::args::ConformArgs;
+use crate::exit::usage;
+use crate::output::{print_json, say};
+use anyhow::Result;
+use loopy_core::catalog::most_common;
+use loopy_core::plan::PlanClip;
+use loopy_core::spec::CrossfadeSpec;
+use loopy_core::{Plan, Rational};
+use loopy_media::render::{CopyMode, RenderOptions, SmartMode};
+use loopy_media::smart::{conform_clips, Profile};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+pub fn run(args: &ConformArgs) -> Result<()> {
+    if args.status {
+        return status(&args.dir, args.json);
+    }
+    let encoding = Encoding::parse(&args.encode)?;
+    let fps: Option<Rational> = args.fps.as_deref().map(str::parse).transpose()?;
+    let crossfade = CrossfadeSpec::parse(&args.crossfade)?;
+    let report = super::folder::scan(&args.dir, &args.folder)?;
+    let catalog = &report.catalog;
+    let fps = match fps {
+        Some(f) => f,
+        None => catalog
+            .most_common_fps()
+            .ok_or_else(|| usage("no clip to take a frame rate from"))?,
+    };
+    let clips: Vec<PlanClip> = catalog.clips.iter().map(PlanClip::from_clip).collect();
+    // The library as one plan: the profile is what a render of it would use.
+    let mut library = Plan::single(&catalog.root, clips[0].clone(), fps);
+    library.clips = clips.clone();
+    library.sequence = (0..clips.len()).collect();
+    library.crossfade_frames = crossfade.frames_at(fps);
+    let size = encoding
+        .size
+        .or_else(|| most_common(clips.iter().map(|c| (c.width, c.height))))
+        .unwrap_or((1280, 720));
+    let opts = RenderOptions {
+        output: Path::new(&catalog.root).join("conform"),
+        size,
+        fit: encoding.fit,
+        codec: encoding.codec,
+        encoder: encoding.encoder,
+        copy: CopyMode::Never,
+        force: true,
+        skip_bad: false,
+        verify: false,
+        thumbnails_every: None,
+        audio: None,
+        smart: SmartMode::Always,
+    };
+    let profile = Profile::for_render(&library, &opts).map_err(usage)?;
+    let bar = crate::output::progress_bar(
+        clips.len() as u64,
+        "{bar:30} conforming {pos}/{len} clips, ETA {eta}… {wide_msg}",
+    );
+    let started = std::time::Instant::now();
+    let cancel = AtomicBool::new(false);
+    let done = conform_clips(
+        Path::new(&catalog.root),
+        &clips,
+        &profile,
+        &cancel,
+        &|name| {
+            bar.inc(1);
+            bar.set_message(name.to_string());
+        },
+        true,
+    )?;
+    bar.finish_and_clear();
+    if args.json {
+        return print_json(&serde_json::json!({
+            "profile_id": profile.id(),
+            "profile": profile,
+            "report": done,
+            "wall_s": started.elapsed().as_secs_f64(),
+        }));
+    }
+    say(
+        &format!(
+            "profile {}: {} clips conformed, {} already were, {} stale removed; {:.1} MB in {:.1} s",
+            profile.id(),
+            done.conformed,
+            done.reused,
+            done.pruned,
+            done.bytes as f64 / 1e6,
+            started.elapsed().as_secs_f64()
+        ),
+        false,
+    )
+}
+
+fn status(dir: &Path, json: bool) -> Result<()> {
+    let root = std::fs::canonicalize(dir).map_err(|e| usage(format!("{}: {e}", dir.display())))?;
+    let profiles = loopy_media::smart::conform::status(&root);
+    if json {
+        return print_json(&profiles);
+    }
+    if profiles.is_empty() {
+        return say("nothing is conformed in this folder", false);
+    }
+    for p in &profiles {
+        let what = p
+            .profile
+            .as_ref()
+            .map_or("unknown profile".to_string(), |f| {
+                format!(
+                    "{} {}x{} {} fps, {} fit, crossfade {}f, GOP {}",
+                    f.codec,
+                    f.width,
+                    f.height,
+                    f.fps,
+                    serde_json::to_value(f.fit)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default(),
+                    f.crossfade,
+                    f.gop
+                )
+            });
+        say(
+            &format!(
+                "{}: {what}: {} clips, {} transitions, {:.1} MB",
+                p.id,
+                p.clips,
+                p.transitions,
+                p.bytes as f64 / 1e6
+            ),
+            false,
+        )?;
+    }
+    Ok(())
+}

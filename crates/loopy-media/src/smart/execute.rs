@@ -1,0 +1,232 @@
+//! The smart executor: clip spans copied from conformed clips, blend spans taken from
+//! the transition cache or encoded (each transition decodes only k frames of either
+//! side, from the IDR at len − k of A and at 0 of B), all joined by packet copy.
+
+use super::conform::conformed_frames;
+use super::pieces::{
+    check_joinable, conformed_path, decode_frames, for_packets, parameters, transition_path,
+};
+use super::Profile;
+use crate::error::RenderError;
+use crate::render::blend::{blend_into, incoming_weight};
+use crate::render::encode::VideoSink;
+use crate::render::temp::TempOutput;
+use crate::render::{Container, CopyMode, RenderJob, RenderOptions};
+use ffmpeg_next as ff;
+use loopy_core::spans::SpanSource;
+use loopy_core::Plan;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// How one span of a smart render was produced, for the sidecar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpanRecord {
+    pub start_frame: u64,
+    pub frames: u64,
+    /// `clip` or `blend`.
+    pub kind: &'static str,
+    /// `copied` (from a conformed clip), `transition_cached` or `transition_encoded`.
+    pub how: &'static str,
+}
+
+/// Encodes the transitions the plan needs that are not cached yet, in parallel.
+/// Returns the set of pairs (by entry order) that had to be encoded.
+fn ensure_transitions(
+    job: &RenderJob,
+    profile: &Profile,
+    root: &Path,
+    cancel: &AtomicBool,
+) -> Result<BTreeSet<(usize, usize)>, RenderError> {
+    let plan = job.plan;
+    if profile.crossfade == 0 {
+        return Ok(BTreeSet::new());
+    }
+    let pairs: BTreeSet<(usize, usize)> = plan.sequence.windows(2).map(|w| (w[0], w[1])).collect();
+    let missing: Vec<(usize, usize)> = pairs
+        .into_iter()
+        .filter(|&(a, b)| !transition_path(profile, root, &plan.clips[a], &plan.clips[b]).exists())
+        .collect();
+    let results: Vec<Result<(), RenderError>> = missing
+        .par_iter()
+        .map(|&(a, b)| {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(RenderError::Cancelled);
+            }
+            encode_transition(job, profile, root, a, b)
+        })
+        .collect();
+    if let Some(error) = results.into_iter().find_map(Result::err) {
+        return Err(error);
+    }
+    Ok(missing.into_iter().collect())
+}
+
+/// The cross-fade from clip `a` into clip `b`: A's last k conformed frames blended
+/// with B's first k, encoded as one closed GOP with the profile.
+fn encode_transition(
+    job: &RenderJob,
+    profile: &Profile,
+    root: &Path,
+    a: usize,
+    b: usize,
+) -> Result<(), RenderError> {
+    let plan = job.plan;
+    let (clip_a, clip_b) = (&plan.clips[a], &plan.clips[b]);
+    let k = profile.crossfade;
+    let frames_a = conformed_frames(clip_a, profile);
+    let tails = decode_frames(&conformed_path(profile, root, clip_a), frames_a - k, k)?;
+    let mut heads = decode_frames(&conformed_path(profile, root, clip_b), 0, k)?;
+    let target = transition_path(profile, root, clip_a, clip_b);
+    if let Some(dir) = target.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| RenderError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let temp = TempOutput::beside(&target)?;
+    let piece_plan = Plan::single(&plan.root, clip_a.clone(), profile.fps);
+    let opts = RenderOptions {
+        output: target.clone(),
+        encoder: profile.encoder(k, 1),
+        copy: CopyMode::Never,
+        audio: None,
+        thumbnails_every: None,
+        ..job.opts.clone()
+    };
+    let piece_job = RenderJob {
+        plan: &piece_plan,
+        placements: &[],
+        spans: &[],
+        opts: &opts,
+        container: Container::Mkv,
+        temp: temp.path(),
+    };
+    let mut sink = VideoSink::open(&piece_job)?;
+    for (j, (head, tail)) in heads.iter_mut().zip(&tails).enumerate() {
+        crate::render::frames::make_writable(head).map_err(|e| RenderError::ffmpeg("blend", e))?;
+        blend_into(head, tail, incoming_weight(j as u64, k));
+        sink.write(head, j as u64)?;
+    }
+    sink.finish()?;
+    check_joinable(profile, root, temp.path())?;
+    temp.persist(&target, true)
+}
+
+/// Renders `job` by joining pieces; every clip it uses must be conformed. Returns the
+/// frames written and how each span was made.
+pub fn run(
+    job: &RenderJob,
+    profile: &Profile,
+    cancel: &AtomicBool,
+    on_progress: &(dyn Fn(u64) + Sync),
+) -> Result<(u64, Vec<SpanRecord>), RenderError> {
+    let plan = job.plan;
+    let root = Path::new(&plan.root);
+    let encoded = ensure_transitions(job, profile, root, cancel)?;
+    let expected = job.total_frames();
+    let fps = plan.fps_rational;
+    let fail = |what: &'static str| move |e: ff::Error| RenderError::ffmpeg(what, e);
+    let mut output = ff::format::output_as(&job.temp, job.container.muxer())
+        .map_err(fail("cannot create the output"))?;
+    let first = conformed_path(profile, root, &plan.clips[plan.sequence[0]]);
+    let frame_tb = ff::Rational::new(fps.den() as i32, fps.num() as i32);
+    {
+        let mut stream = output
+            .add_stream(ff::encoder::find(ff::codec::Id::None))
+            .map_err(fail("cannot add the video stream"))?;
+        stream.set_parameters(parameters(&first)?);
+        // SAFETY: valid parameters of the stream just added.
+        unsafe {
+            (*stream.parameters().as_mut_ptr()).codec_tag =
+                job.container.codec_tag(profile.video_codec())
+        };
+        stream.set_time_base(frame_tb);
+        stream.set_avg_frame_rate(ff::Rational::new(fps.num() as i32, fps.den() as i32));
+    }
+    let mut audio = crate::render::audio::write_header_with_audio(&mut output, job)?;
+    let stream_tb = output.stream(0).map_or(frame_tb, |s| s.time_base());
+    let mut written = 0u64;
+    let mut records = Vec::with_capacity(job.spans.len());
+    let last = plan.sequence.len() - 1;
+    for span in job.spans {
+        let (piece, from, kind, how) = match span.source {
+            SpanSource::Clip { entry } => {
+                let clip = &plan.clips[plan.sequence[entry]];
+                let skip = if entry > 0 { profile.crossfade } else { 0 };
+                (conformed_path(profile, root, clip), skip, "clip", "copied")
+            }
+            SpanSource::Blend { from, to } => {
+                let (a, b) = (plan.sequence[from], plan.sequence[to]);
+                let how = if encoded.contains(&(a, b)) {
+                    "transition_encoded"
+                } else {
+                    "transition_cached"
+                };
+                (
+                    transition_path(profile, root, &plan.clips[a], &plan.clips[b]),
+                    0,
+                    "blend",
+                    how,
+                )
+            }
+        };
+        let copied = for_packets(&piece, from, from + span.frames, |_, mut packet| {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(RenderError::Cancelled);
+            }
+            let at = written as i64;
+            packet.set_pts(Some(at));
+            packet.set_dts(Some(at));
+            packet.set_duration(1);
+            packet.rescale_ts(frame_tb, stream_tb);
+            packet.set_stream(0);
+            packet.set_position(-1);
+            packet
+                .write_interleaved(&mut output)
+                .map_err(fail("cannot write to the output"))?;
+            written += 1;
+            if let Some(track) = audio.as_mut() {
+                track.advance_to(&mut output, written * fps.den(), fps.num())?;
+            }
+            on_progress(written);
+            Ok(())
+        })?;
+        if copied != span.frames {
+            let entry = match span.source {
+                SpanSource::Clip { entry } => entry,
+                SpanSource::Blend { from, .. } => from,
+            };
+            return Err(crate::render::clip_error(
+                plan,
+                entry.min(last),
+                span.start_frame,
+                format!(
+                    "{} holds {copied} of the {} frames needed (conformed for another length?)",
+                    piece.display(),
+                    span.frames
+                ),
+            ));
+        }
+        records.push(SpanRecord {
+            start_frame: span.start_frame,
+            frames: span.frames,
+            kind,
+            how,
+        });
+    }
+    if written != expected {
+        return Err(RenderError::Ffmpeg(format!(
+            "joined {written} frames, the plan has {expected}"
+        )));
+    }
+    if let Some(track) = audio.as_mut() {
+        track.finish(&mut output)?;
+    }
+    output
+        .write_trailer()
+        .map_err(fail("cannot finish the output"))?;
+    Ok((written, records))
+}

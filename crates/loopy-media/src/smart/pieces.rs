@@ -1,0 +1,173 @@
+//! Encoded pieces on disk (conformed clips and transitions): where they live, that
+//! they share the profile's parameter sets, and reading their packets or frames by
+//! frame index (no B-frames: packet i is frame i).
+
+use super::Profile;
+use crate::error::RenderError;
+use ff::frame::Video;
+use ff::Packet;
+use ffmpeg_next as ff;
+use loopy_core::plan::PlanClip;
+use std::path::{Path, PathBuf};
+
+/// Names a source clip as it is now: path, size and modification time.
+pub fn clip_key(clip: &PlanClip) -> String {
+    crate::fingerprint::hash_hex(
+        format!("{}\n{}\n{}", clip.path, clip.size, clip.mtime_ns).as_bytes(),
+    )
+}
+
+pub fn conformed_path(profile: &Profile, root: &Path, clip: &PlanClip) -> PathBuf {
+    profile
+        .conformed_dir(root)
+        .join(format!("{}.mkv", clip_key(clip)))
+}
+
+pub fn transition_path(profile: &Profile, root: &Path, from: &PlanClip, to: &PlanClip) -> PathBuf {
+    let key = format!("{}-{}", clip_key(from), clip_key(to));
+    profile.transitions_dir(root).join(format!(
+        "{}.mkv",
+        crate::fingerprint::hash_hex(key.as_bytes())
+    ))
+}
+
+fn open_video(path: &Path) -> Result<(ff::format::context::Input, usize), RenderError> {
+    let fail = |e: ff::Error| RenderError::Ffmpeg(format!("{}: {e}", path.display()));
+    let input = ff::format::input(&path).map_err(fail)?;
+    let index = input
+        .streams()
+        .best(ff::media::Type::Video)
+        .ok_or_else(|| RenderError::Ffmpeg(format!("{}: no video stream", path.display())))?
+        .index();
+    Ok((input, index))
+}
+
+/// The codec parameters (with the parameter sets) of a piece's video stream.
+pub fn parameters(path: &Path) -> Result<ff::codec::Parameters, RenderError> {
+    let (input, index) = open_video(path)?;
+    let stream = input
+        .stream(index)
+        .ok_or_else(|| RenderError::Ffmpeg(format!("{}: no video stream", path.display())))?;
+    Ok(stream.parameters())
+}
+
+/// The parameter sets (SPS/PPS, and VPS for H.265) as stored in the codec headers.
+pub fn extradata(params: &ff::codec::Parameters) -> Vec<u8> {
+    // SAFETY: extradata/extradata_size describe one buffer owned by the parameters.
+    unsafe {
+        let p = params.as_ptr();
+        if (*p).extradata.is_null() {
+            Vec::new()
+        } else {
+            std::slice::from_raw_parts((*p).extradata, (*p).extradata_size as usize).to_vec()
+        }
+    }
+}
+
+/// Checks that a freshly encoded piece carries the profile's parameter sets (the
+/// first piece of a profile records them). A piece that would need parameter sets of
+/// its own cannot be joined, and is refused.
+pub fn check_joinable(profile: &Profile, root: &Path, piece: &Path) -> Result<(), RenderError> {
+    let mine = extradata(&parameters(piece)?);
+    let dir = profile.conformed_dir(root);
+    let reference = dir.join("extradata.bin");
+    match std::fs::read(&reference) {
+        Ok(expected) if expected == mine => Ok(()),
+        Ok(_) => Err(RenderError::Ffmpeg(format!(
+            "{}: its parameter sets differ from the profile's; it cannot be joined by copying",
+            piece.display()
+        ))),
+        Err(_) => {
+            std::fs::create_dir_all(&dir).map_err(|source| RenderError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+            write_atomically(&reference, &mine)
+        }
+    }
+}
+
+/// Writes a small file under a temporary name, then renames it into place.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
+    // Unique per process and call: pieces are written by several threads at once.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|source| {
+            let _ = std::fs::remove_file(&tmp);
+            RenderError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        })
+}
+
+/// Calls `each(i, packet)` for the video packets with frame index in `from..to`.
+pub fn for_packets(
+    path: &Path,
+    from: u64,
+    to: u64,
+    mut each: impl FnMut(u64, Packet) -> Result<(), RenderError>,
+) -> Result<u64, RenderError> {
+    let (mut input, index) = open_video(path)?;
+    let mut i = 0u64;
+    while i < to {
+        let mut packet = Packet::empty();
+        match packet.read(&mut input) {
+            Ok(()) => {}
+            Err(ff::Error::Eof) => break,
+            Err(e) => {
+                return Err(RenderError::Ffmpeg(format!(
+                    "{}: read error: {e}",
+                    path.display()
+                )))
+            }
+        }
+        if packet.stream() != index {
+            continue;
+        }
+        if i >= from {
+            if i == from && !packet.is_key() {
+                return Err(RenderError::Ffmpeg(format!(
+                    "{}: frame {from} is not a keyframe; the piece was not encoded for this profile",
+                    path.display()
+                )));
+            }
+            each(i, packet)?;
+        }
+        i += 1;
+    }
+    Ok(i.saturating_sub(from))
+}
+
+/// Decodes frames `from..from + count` of a piece (`from` must be a keyframe).
+pub fn decode_frames(path: &Path, from: u64, count: u64) -> Result<Vec<Video>, RenderError> {
+    let params = parameters(path)?;
+    let mut decoder = ff::codec::Context::from_parameters(params)
+        .and_then(|c| c.decoder().video())
+        .map_err(|e| RenderError::ffmpeg("decoder", e))?;
+    let mut frames = Vec::with_capacity(count as usize);
+    let mut frame = Video::empty();
+    let fail = |e| RenderError::ffmpeg("decode", e);
+    for_packets(path, from, from + count, |_, packet| {
+        decoder.send_packet(&packet).map_err(fail)?;
+        while decoder.receive_frame(&mut frame).is_ok() {
+            frames.push(std::mem::replace(&mut frame, Video::empty()));
+        }
+        Ok(())
+    })?;
+    decoder.send_eof().map_err(fail)?;
+    while decoder.receive_frame(&mut frame).is_ok() {
+        frames.push(std::mem::replace(&mut frame, Video::empty()));
+    }
+    if frames.len() as u64 != count {
+        return Err(RenderError::Ffmpeg(format!(
+            "{}: {} of {count} frames decode",
+            path.display(),
+            frames.len()
+        )));
+    }
+    Ok(frames)
+}
