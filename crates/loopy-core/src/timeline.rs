@@ -115,7 +115,7 @@ impl Timeline {
     /// source frames as the clip re-timed on its own, as smart render's conformed
     /// clips are).
     pub fn next_start_is_whole(&self) -> bool {
-        self.next_start.num % self.next_start.den == 0
+        self.next_start.num.is_multiple_of(self.next_start.den)
     }
 
     /// Output frames placed so far: exactly what a render writes.
