@@ -69,7 +69,10 @@ fn psnr(a: &Path, reference: &Path) -> f64 {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stderr);
-    let line = text.lines().rfind(|l| l.contains("PSNR")).expect("psnr line");
+    let line = text
+        .lines()
+        .rfind(|l| l.contains("PSNR"))
+        .expect("psnr line");
     line.split("average:")
         .nth(1)
         .and_then(|r| r.split_whitespace().next())
@@ -80,7 +83,16 @@ fn psnr(a: &Path, reference: &Path) -> f64 {
 /// Frame indices of the keyframes of a file's video stream.
 fn keyframes(path: &Path) -> Vec<u64> {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=flags", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=flags",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
         .unwrap();
@@ -97,7 +109,19 @@ fn parameter_sets(path: &Path) -> Vec<Vec<u8>> {
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(path)
-        .args(["-map", "0:v:0", "-c", "copy", "-bsf:v", "h264_mp4toannexb", "-frames:v", "1", "-f", "h264", "-"])
+        .args([
+            "-map",
+            "0:v:0",
+            "-c",
+            "copy",
+            "-bsf:v",
+            "h264_mp4toannexb",
+            "-frames:v",
+            "1",
+            "-f",
+            "h264",
+            "-",
+        ])
         .output()
         .unwrap();
     let bytes = out.stdout;
@@ -124,7 +148,11 @@ fn parameter_sets(path: &Path) -> Vec<Vec<u8>> {
 
 fn pieces(dir: &Path, kind: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for profile in std::fs::read_dir(dir.join(".loopy").join(kind)).into_iter().flatten().flatten() {
+    for profile in std::fs::read_dir(dir.join(".loopy").join(kind))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         for f in std::fs::read_dir(profile.path()).unwrap().flatten() {
             if f.path().extension().is_some_and(|e| e == "mkv") {
                 out.push(f.path());
@@ -140,7 +168,15 @@ fn smart_and_full_renders_of_a_plan_agree() {
     let tmp = shared_tempdir();
     let lib = tmp.path().join("lib");
     library(&lib);
-    let conform = loopy(&["conform", lib.to_str().unwrap(), "--crossfade", "6f", "--gop", "20", "--json"]);
+    let conform = loopy(&[
+        "conform",
+        lib.to_str().unwrap(),
+        "--crossfade",
+        "6f",
+        "--gop",
+        "20",
+        "--json",
+    ]);
     assert!(conform.status.success(), "{}", stderr(&conform));
     assert_eq!(json(&conform)["report"]["conformed"], 4);
     // IDR frames at 0, k, every GOP after k, and len − k.
@@ -153,11 +189,27 @@ fn smart_and_full_renders_of_a_plan_agree() {
     let reference = tmp.path().join("reference.mkv");
     let s = render(&lib, &smart, &["--seed", "3"]);
     let f = render(&lib, &full, &["--seed", "3", "--smart", "never"]);
-    render(&lib, &reference, &["--seed", "3", "--smart", "never", "--crf", "0", "--preset", "ultrafast"]);
+    render(
+        &lib,
+        &reference,
+        &[
+            "--seed",
+            "3",
+            "--smart",
+            "never",
+            "--crf",
+            "0",
+            "--preset",
+            "ultrafast",
+        ],
+    );
     assert_eq!(s["path"], "smart", "{s}");
     assert_eq!(f["path"], "full");
     assert_eq!(s["frames"], f["frames"]);
-    assert_eq!(ffprobe_frames_and_rate(&smart).0, s["frames"].as_u64().unwrap());
+    assert_eq!(
+        ffprobe_frames_and_rate(&smart).0,
+        s["frames"].as_u64().unwrap()
+    );
     assert_eq!(sidecar(&smart)["timeline"], sidecar(&full)["timeline"]);
     assert_eq!(decode_errors(&smart), "", "no decode error at any joint");
     let (smart_db, full_db) = (psnr(&smart, &reference), psnr(&full, &reference));
@@ -168,12 +220,18 @@ fn smart_and_full_renders_of_a_plan_agree() {
     // The sidecar says how each span was made.
     let spans = sidecar(&smart)["spans"].as_array().unwrap().clone();
     assert!(spans.iter().any(|s| s["how"] == "copied"));
-    assert!(spans.iter().all(|s| s["how"] != "transition_cached"), "a cold cache");
+    assert!(
+        spans.iter().all(|s| s["how"] != "transition_cached"),
+        "a cold cache"
+    );
 
     // Every piece carries the same parameter sets as the output: joins need none new.
     let reference_sets = parameter_sets(&smart);
     assert_eq!(reference_sets.len(), 2, "one SPS and one PPS");
-    for piece in pieces(&lib, "conformed").iter().chain(&pieces(&lib, "transitions")) {
+    for piece in pieces(&lib, "conformed")
+        .iter()
+        .chain(&pieces(&lib, "transitions"))
+    {
         assert_eq!(parameter_sets(piece), reference_sets, "{}", piece.display());
     }
 
@@ -203,28 +261,66 @@ fn the_path_is_chosen_and_said() {
     library(&lib);
     let out = tmp.path().join("short.mp4");
     // 4 s of an 8 s library, not conformed: a full render, with the reason.
-    let short = loopy(&["render", lib.to_str().unwrap(), "-o", out.to_str().unwrap(), "-d", "4s", "--crossfade", "6f", "--json"]);
+    let short = loopy(&[
+        "render",
+        lib.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-d",
+        "4s",
+        "--crossfade",
+        "6f",
+        "--json",
+    ]);
     assert!(short.status.success(), "{}", stderr(&short));
     assert_eq!(json(&short)["path"], "full");
-    assert!(json(&short)["path_reason"].as_str().unwrap().contains("not conformed"));
+    assert!(json(&short)["path_reason"]
+        .as_str()
+        .unwrap()
+        .contains("not conformed"));
     // Longer than the library: conforming pays for itself, so auto conforms.
     let long = tmp.path().join("long.mp4");
     let s = render(&lib, &long, &["--seed", "1", "--audio", "clips"]);
     assert_eq!(s["path"], "smart");
     let audio = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "stream=codec_type,duration", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,duration",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(&long)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&audio.stdout).to_string();
-    let durations: Vec<f64> = text.lines().filter_map(|l| l.split(',').nth(1)?.parse().ok()).collect();
+    let durations: Vec<f64> = text
+        .lines()
+        .filter_map(|l| l.split(',').nth(1)?.parse().ok())
+        .collect();
     assert_eq!(durations.len(), 2, "{text}");
     assert!((durations[0] - durations[1]).abs() < 0.05, "{text}");
     // Other codecs cannot be joined here: refused with --smart always.
     let webm = tmp.path().join("x.webm");
-    let refused = loopy(&["render", lib.to_str().unwrap(), "-o", webm.to_str().unwrap(), "-d", "4s", "--codec", "vp9", "--smart", "always"]);
+    let refused = loopy(&[
+        "render",
+        lib.to_str().unwrap(),
+        "-o",
+        webm.to_str().unwrap(),
+        "-d",
+        "4s",
+        "--codec",
+        "vp9",
+        "--smart",
+        "always",
+    ]);
     assert_eq!(refused.status.code(), Some(2));
-    assert!(stderr(&refused).contains("--smart always is impossible"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("--smart always is impossible"),
+        "{}",
+        stderr(&refused)
+    );
     // And the status says what is there.
     let status = loopy(&["conform", lib.to_str().unwrap(), "--status"]);
     assert!(stdout(&status).contains("4 clips"), "{}", stdout(&status));
@@ -235,14 +331,27 @@ fn changed_clips_are_conformed_again_and_stale_ones_pruned() {
     let tmp = shared_tempdir();
     let lib = tmp.path().join("lib");
     library(&lib);
-    let args = ["conform", lib.to_str().unwrap(), "--crossfade", "6f", "--json"];
+    let args = [
+        "conform",
+        lib.to_str().unwrap(),
+        "--crossfade",
+        "6f",
+        "--json",
+    ];
     assert!(loopy(&args).status.success());
     make_clip(&lib.join("c0.mp4"), "128x72", "30", "3", H264);
     std::fs::remove_file(lib.join("c3.mp4")).unwrap();
     let again = loopy(&args);
     assert!(again.status.success(), "{}", stderr(&again));
     let report = &json(&again)["report"];
-    assert_eq!((report["conformed"].as_u64(), report["reused"].as_u64(), report["pruned"].as_u64()), (Some(1), Some(2), Some(2)));
+    assert_eq!(
+        (
+            report["conformed"].as_u64(),
+            report["reused"].as_u64(),
+            report["pruned"].as_u64()
+        ),
+        (Some(1), Some(2), Some(2))
+    );
     assert_eq!(pieces(&lib, "conformed").len(), 3);
 }
 
@@ -277,13 +386,27 @@ fn a_killed_conform_leaves_nothing_a_later_run_would_use() {
     let _ = child.wait();
     // Whatever is there under a final name is whole: 120 frames that decode.
     for piece in pieces(&lib, "conformed") {
-        assert_eq!(ffprobe_frames_and_rate(&piece).0, 120, "{}", piece.display());
+        assert_eq!(
+            ffprobe_frames_and_rate(&piece).0,
+            120,
+            "{}",
+            piece.display()
+        );
         assert_eq!(decode_errors(&piece), "");
     }
-    let resumed = loopy(&["conform", lib.to_str().unwrap(), "--preset", "medium", "--json"]);
+    let resumed = loopy(&[
+        "conform",
+        lib.to_str().unwrap(),
+        "--preset",
+        "medium",
+        "--json",
+    ]);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     let report = &json(&resumed)["report"];
-    assert_eq!(report["conformed"].as_u64().unwrap() + report["reused"].as_u64().unwrap(), 6);
+    assert_eq!(
+        report["conformed"].as_u64().unwrap() + report["reused"].as_u64().unwrap(),
+        6
+    );
     assert_eq!(pieces(&lib, "conformed").len(), 6);
 }
 
@@ -293,7 +416,17 @@ fn a_mixed_library_conforms_into_one_profile() {
     let lib = tmp.path().join("lib");
     std::fs::create_dir_all(&lib).unwrap();
     make_mixed_library(&lib);
-    let run = loopy(&["conform", lib.to_str().unwrap(), "--fps", "30", "--size", "96x54", "--crossfade", "3f", "--json"]);
+    let run = loopy(&[
+        "conform",
+        lib.to_str().unwrap(),
+        "--fps",
+        "30",
+        "--size",
+        "96x54",
+        "--crossfade",
+        "3f",
+        "--json",
+    ]);
     assert!(run.status.success(), "{}", stderr(&run));
     let conformed = pieces(&lib, "conformed");
     assert_eq!(conformed.len(), MIXED.len());

@@ -31,9 +31,33 @@ pub fn transition_path(profile: &Profile, root: &Path, from: &PlanClip, to: &Pla
     ))
 }
 
+/// Opens a piece without `avformat_find_stream_info`, which would decode frames to
+/// learn what the Matroska header of a piece Loopy wrote already says (a render opens
+/// a piece per span: this was most of the time of a render from a warm cache).
+fn open_piece(path: &Path) -> Result<ff::format::context::Input, ff::Error> {
+    let name = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| ff::Error::InvalidData)?;
+    let mut context = std::ptr::null_mut();
+    // SAFETY: a null context and options ask FFmpeg to allocate; on success the
+    // context is owned by the returned Input, which closes it.
+    let ret = unsafe {
+        ff::ffi::avformat_open_input(
+            &mut context,
+            name.as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+    if ret < 0 {
+        return Err(ff::Error::from(ret));
+    }
+    // SAFETY: avformat_open_input succeeded, so the context is valid and ours.
+    Ok(unsafe { ff::format::context::Input::wrap(context) })
+}
+
 fn open_video(path: &Path) -> Result<(ff::format::context::Input, usize), RenderError> {
     let fail = |e: ff::Error| RenderError::Ffmpeg(format!("{}: {e}", path.display()));
-    let input = ff::format::input(&path).map_err(fail)?;
+    let input = open_piece(path).map_err(fail)?;
     let index = input
         .streams()
         .best(ff::media::Type::Video)

@@ -52,6 +52,18 @@ impl Profile {
         }
         let fps = plan.fps_rational;
         let two_seconds = (2 * fps.num()).div_ceil(fps.den()).max(1);
+        // Defaults spelled out, so that `--crf 23` and no `--crf` name one profile.
+        let crf = match (opts.encoder.crf, opts.encoder.bitrate) {
+            (None, None) if opts.codec == VideoCodec::H265 => Some(28),
+            (None, None) => Some(23),
+            (crf, _) => crf,
+        };
+        let preset = Some(
+            opts.encoder
+                .preset
+                .clone()
+                .unwrap_or_else(|| "veryfast".into()),
+        );
         Ok(Profile {
             version: PROFILE_VERSION,
             codec: opts.codec.codec_name().to_string(),
@@ -59,8 +71,8 @@ impl Profile {
             height: opts.size.1,
             fit: opts.fit,
             fps,
-            crf: opts.encoder.crf,
-            preset: opts.encoder.preset.clone(),
+            crf,
+            preset,
             bitrate: opts.encoder.bitrate,
             crossfade: plan.crossfade_frames,
             gop: opts.encoder.gop.map_or(two_seconds, u64::from),
