@@ -356,7 +356,13 @@ fn changed_clips_are_conformed_again_and_stale_ones_pruned() {
 }
 
 #[test]
-fn a_killed_conform_leaves_nothing_a_later_run_would_use() {
+fn an_interrupted_conform_leaves_nothing_a_later_run_would_use() {
+    for signal in ["INT", "KILL"] {
+        interrupted_conform(signal);
+    }
+}
+
+fn interrupted_conform(signal: &str) {
     let tmp = shared_tempdir();
     let lib = tmp.path().join("lib");
     std::fs::create_dir_all(&lib).unwrap();
@@ -365,6 +371,7 @@ fn a_killed_conform_leaves_nothing_a_later_run_would_use() {
     }
     let mut child = Command::new(loopy_bin())
         .args(["conform", lib.to_str().unwrap(), "--preset", "medium"])
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     // Kill it once a piece is being written.
@@ -382,8 +389,23 @@ fn a_killed_conform_leaves_nothing_a_later_run_would_use() {
         }
         std::thread::sleep(std::time::Duration::from_millis(25));
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    let still_running = child.try_wait().unwrap().is_none();
+    Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait_with_output().unwrap().status;
+    if signal == "INT" && still_running {
+        assert_eq!(status.code(), Some(130), "SIGINT: a clean stop");
+        let leftovers = std::fs::read_dir(lib.join(".loopy/conformed"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|p| std::fs::read_dir(p.path()).into_iter().flatten().flatten())
+            .filter(|f| f.file_name().to_string_lossy().ends_with(".tmp"))
+            .count();
+        assert_eq!(leftovers, 0, "SIGINT removes the pieces being written");
+    }
     // Whatever is there under a final name is whole: 120 frames that decode.
     for piece in pieces(&lib, "conformed") {
         assert_eq!(
@@ -435,4 +457,23 @@ fn a_mixed_library_conforms_into_one_profile() {
         assert_eq!(decode_errors(piece), "", "{}", piece.display());
         assert_eq!(parameter_sets(piece), sets, "{}", piece.display());
     }
+}
+
+#[test]
+fn h265_pieces_join_the_same_way() {
+    let tmp = shared_tempdir();
+    let lib = tmp.path().join("lib");
+    library(&lib);
+    let out = tmp.path().join("hevc.mp4");
+    let s = render(
+        &lib,
+        &out,
+        &["--seed", "2", "--codec", "h265", "--smart", "always"],
+    );
+    assert_eq!(s["path"], "smart");
+    assert_eq!(
+        ffprobe_frames_and_rate(&out).0,
+        s["frames"].as_u64().unwrap()
+    );
+    assert_eq!(decode_errors(&out), "", "no decode error at any joint");
 }

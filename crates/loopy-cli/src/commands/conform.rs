@@ -14,7 +14,6 @@ use loopy_core::{Plan, Rational};
 use loopy_media::render::{CopyMode, RenderOptions, SmartMode};
 use loopy_media::smart::{conform_clips, Profile};
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 
 pub fn run(args: &ConformArgs) -> Result<()> {
     if args.status {
@@ -61,19 +60,28 @@ pub fn run(args: &ConformArgs) -> Result<()> {
         "{bar:30} conforming {pos}/{len} clips, ETA {eta}… {wide_msg}",
     );
     let started = std::time::Instant::now();
-    let cancel = AtomicBool::new(false);
+    let interrupt = crate::interrupt::Interrupt::install()?;
     let done = conform_clips(
         Path::new(&catalog.root),
         &clips,
         &profile,
-        &cancel,
+        &interrupt.cancel,
         &|name| {
             bar.inc(1);
             bar.set_message(name.to_string());
         },
         true,
-    )?;
+    );
     bar.finish_and_clear();
+    let done = match done {
+        Err(loopy_media::RenderError::Cancelled) => {
+            if !crate::output::quiet() {
+                eprintln!("interrupted: the clips conformed so far are kept, nothing half-written");
+            }
+            std::process::exit(interrupt.exit_code());
+        }
+        other => other?,
+    };
     if args.json {
         return print_json(&serde_json::json!({
             "profile_id": profile.id(),

@@ -14,8 +14,6 @@ use loopy_media::render::{
 };
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 /// The encoding options as parsed and checked: codec, fit, the size asked for (if
@@ -121,7 +119,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         smart,
     };
 
-    let interrupt = Interrupt::install()?;
+    let interrupt = crate::interrupt::Interrupt::install()?;
     let bar = crate::output::progress_bar(
         plan.stats.total_frames,
         "{bar:30} {pos}/{len} frames  {msg}  ETA {eta}",
@@ -311,47 +309,6 @@ fn parse_bitrate(text: &str) -> Result<u64> {
         return Err(bad());
     }
     Ok((value * scale) as u64)
-}
-
-/// How a render was asked to stop: the first signal stops it cleanly (the render
-/// removes its temporary file); a second removes the temporary file and exits at
-/// once. The exit code is the shell's for the signal: 130 (SIGINT), 143 (SIGTERM),
-/// 129 (SIGHUP).
-struct Interrupt {
-    cancel: Arc<AtomicBool>,
-    signal: Arc<AtomicI32>,
-}
-
-impl Interrupt {
-    fn install() -> Result<Self> {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let cancel = Arc::new(AtomicBool::new(false));
-        let signal = Arc::new(AtomicI32::new(0));
-        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
-            .context("cannot install the signal handlers")?;
-        let (flag, which) = (Arc::clone(&cancel), Arc::clone(&signal));
-        std::thread::spawn(move || {
-            for (count, received) in signals.forever().enumerate() {
-                if count == 0 {
-                    which.store(received, Ordering::SeqCst);
-                    flag.store(true, Ordering::SeqCst);
-                    // Only a person at a terminal presses Ctrl-C twice.
-                    if received == SIGINT && !crate::output::quiet() {
-                        eprintln!("\nstopping… (press Ctrl-C again to abort at once)");
-                    }
-                } else {
-                    render::temp::remove_active_temp_files();
-                    eprintln!("\naborted");
-                    std::process::exit(128 + received);
-                }
-            }
-        });
-        Ok(Interrupt { cancel, signal })
-    }
-
-    fn exit_code(&self) -> i32 {
-        128 + self.signal.load(Ordering::SeqCst).max(2)
-    }
 }
 
 #[derive(Serialize)]
