@@ -372,20 +372,6 @@ fn hand_edited_plans_are_checked_and_recounted() {
     }
 }
 
-/// Overwrites a run of bytes in the middle of a file with noise (same size).
-fn corrupt_middle(path: &Path, length: usize) {
-    let mut bytes = std::fs::read(path).unwrap();
-    let middle = bytes.len() / 2;
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    for b in &mut bytes[middle..middle + length] {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        *b = state as u8;
-    }
-    std::fs::write(path, bytes).unwrap();
-}
-
 #[test]
 fn damage_inside_a_clip_is_found_and_never_rendered_silently() {
     let tmp = shared_tempdir();

@@ -477,3 +477,20 @@ fn h265_pieces_join_the_same_way() {
     );
     assert_eq!(decode_errors(&out), "", "no decode error at any joint");
 }
+
+#[test]
+fn a_damaged_clip_is_named_and_the_others_are_conformed() {
+    let tmp = shared_tempdir();
+    let lib = tmp.path().join("lib");
+    library(&lib);
+    corrupt_middle(&lib.join("c2.mp4"), 2000);
+    let run = loopy(&["conform", lib.to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    assert!(stderr(&run).contains("c2.mp4"), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("1 of 4 clips could not be conformed"),
+        "{}",
+        stderr(&run)
+    );
+    assert_eq!(pieces(&lib, "conformed").len(), 3);
+}

@@ -1,7 +1,8 @@
 //! FFmpeg's own log, routed through Loopy: its error messages are captured while a
 //! clip is being verified (so `scan --verify` can quote FFmpeg's reason, such as
-//! "error while decoding MB 10 5"), errors of video decoders are counted (a render's
-//! frame-threaded decoder conceals damage and only says so in the log), and
+//! "error while decoding MB 10 5"), errors of watched video decoders are counted per
+//! decoder (a render's frame-threaded decoder conceals damage and only says so in the
+//! log), and
 //! everything from warnings up is printed on stderr with `-vv`. Nothing else is
 //! printed: every problem FFmpeg would report is reported by Loopy with the file's name.
 
@@ -12,46 +13,61 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 static VERBOSE: AtomicBool = AtomicBool::new(false);
-/// Errors logged by video decoders, from any thread, and the latest message.
-static VIDEO_DECODE_ERRORS: AtomicU64 = AtomicU64::new(0);
-static LAST_VIDEO_DECODE_ERROR: Mutex<String> = Mutex::new(String::new());
-
-/// How many errors video decoders have logged in this process so far.
-pub fn video_decode_errors() -> u64 {
-    VIDEO_DECODE_ERRORS.load(Ordering::SeqCst)
+/// The errors one watched decoder has logged, from whichever of its threads.
+#[derive(Debug, Default)]
+pub struct DecodeErrors {
+    count: AtomicU64,
+    last: Mutex<String>,
 }
 
-/// The latest error a video decoder logged.
-pub fn last_video_decode_error() -> String {
-    LAST_VIDEO_DECODE_ERROR
-        .lock()
-        .map(|m| m.clone())
-        .unwrap_or_default()
+impl DecodeErrors {
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// The latest message.
+    pub fn last(&self) -> String {
+        self.last.lock().map(|m| m.clone()).unwrap_or_default()
+    }
 }
 
-/// Whether the logging object is a video decoder's codec context (frame-thread
-/// copies included). FFmpeg's convention: every logging struct starts with a
-/// pointer to its AVClass.
+/// Routes the errors the decoder about to be opened from `context` logs to `errors`
+/// (through the context's `opaque`, which FFmpeg copies into each frame thread's
+/// context). `errors` must outlive the decoder.
+pub fn watch(context: &mut ff::codec::Context, errors: &DecodeErrors) {
+    // SAFETY: `opaque` is the caller's to use; it is only read back as a
+    // `DecodeErrors` by the log callback while the decoder lives.
+    unsafe { (*context.as_mut_ptr()).opaque = errors as *const DecodeErrors as *mut c_void }
+}
+
+/// The watch of the video decoder behind a logging object, if it is one and is
+/// watched. FFmpeg's convention: every logging struct starts with a pointer to its
+/// AVClass.
 ///
 /// # Safety
 /// `avcl` must be null or an object FFmpeg passed to its log callback.
-unsafe fn is_video_decoder(avcl: *mut c_void) -> bool {
+unsafe fn watched_decoder<'a>(avcl: *mut c_void) -> Option<&'a DecodeErrors> {
     if avcl.is_null() {
-        return false;
+        return None;
     }
-    // SAFETY: per the convention above; every pointer is checked before use.
+    // SAFETY: per the convention above; every pointer is checked before use, and a
+    // non-null opaque of a video decoder is only ever set by `watch`.
     unsafe {
         let class = *(avcl as *const *const ff::ffi::AVClass);
         if class.is_null() || (*class).class_name.is_null() {
-            return false;
+            return None;
         }
         if CStr::from_ptr((*class).class_name).to_bytes() != b"AVCodecContext" {
-            return false;
+            return None;
         }
         let ctx = avcl as *const ff::ffi::AVCodecContext;
-        (*ctx).codec_type == ff::ffi::AVMediaType::AVMEDIA_TYPE_VIDEO
+        let video_decoder = (*ctx).codec_type == ff::ffi::AVMediaType::AVMEDIA_TYPE_VIDEO
             && !(*ctx).codec.is_null()
-            && ff::ffi::av_codec_is_decoder((*ctx).codec) != 0
+            && ff::ffi::av_codec_is_decoder((*ctx).codec) != 0;
+        if !video_decoder || (*ctx).opaque.is_null() {
+            return None;
+        }
+        Some(&*((*ctx).opaque as *const DecodeErrors))
     }
 }
 /// Messages kept per capture; a badly damaged file repeats itself thousands of times.
@@ -105,8 +121,12 @@ unsafe extern "C" fn callback(
         && CAPTURED.with(|c| c.try_borrow().map(|s| s.is_some()).unwrap_or(false));
     let printing = level <= ff::ffi::AV_LOG_WARNING && VERBOSE.load(Ordering::Relaxed);
     // SAFETY: avcl comes from FFmpeg's log call.
-    let decoding = level <= ff::ffi::AV_LOG_ERROR && unsafe { is_video_decoder(avcl) };
-    if !(capturing || printing || decoding) || fmt.is_null() {
+    let watched = if level <= ff::ffi::AV_LOG_ERROR {
+        unsafe { watched_decoder(avcl) }
+    } else {
+        None
+    };
+    if !(capturing || printing || watched.is_some()) || fmt.is_null() {
         return;
     }
     let mut line = [0 as c_char; 1024];
@@ -132,11 +152,11 @@ unsafe extern "C" fn callback(
         return;
     }
     let text = without_address(&text);
-    if decoding {
-        if let Ok(mut last) = LAST_VIDEO_DECODE_ERROR.lock() {
+    if let Some(errors) = watched {
+        if let Ok(mut last) = errors.last.lock() {
             last.clone_from(&text);
         }
-        VIDEO_DECODE_ERRORS.fetch_add(1, Ordering::SeqCst);
+        errors.count.fetch_add(1, Ordering::SeqCst);
     }
     if capturing {
         CAPTURED.with(|c| {

@@ -215,3 +215,18 @@ pub fn plan_folder() -> &'static Path {
         })
     })
 }
+
+/// Overwrites a run of bytes in the middle of a file with noise (same size): damage a
+/// plain scan cannot see.
+pub fn corrupt_middle(path: &Path, length: usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let middle = bytes.len() / 2;
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    for b in &mut bytes[middle..middle + length] {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *b = state as u8;
+    }
+    std::fs::write(path, bytes).unwrap();
+}

@@ -64,9 +64,10 @@ pub struct ClipReader {
     origin: Option<i64>,
     counted: u64,
     eof_sent: bool,
-    /// Video-decoder errors logged so far; more later means this clip is damaged. Only
-    /// watched by the render's own (frame-threaded, sole) decoder.
-    log_errors: Option<u64>,
+    /// Errors this (frame-threaded) decoder logged, and how many were seen already:
+    /// more later means the clip is damaged. Declared after the decoder, so that it
+    /// is dropped after it (the decoder's threads write into it until they end).
+    log_errors: Option<(Box<crate::ffmpeg_log::DecodeErrors>, u64)>,
 }
 
 impl ClipReader {
@@ -92,6 +93,11 @@ impl ClipReader {
             .map_err(|e| format!("decoder: {e}"))?;
         // A damaged clip must fail the render, not turn into garbled frames.
         crate::verify::report_every_error(&mut context, threads <= 1);
+        let log_errors = (threads > 1).then(|| {
+            let errors = Box::<crate::ffmpeg_log::DecodeErrors>::default();
+            crate::ffmpeg_log::watch(&mut context, &errors);
+            (errors, 0)
+        });
         context.set_threading(threading::Config {
             kind: if threads > 1 {
                 threading::Type::Frame
@@ -115,7 +121,7 @@ impl ClipReader {
             origin: None,
             counted: 0,
             eof_sent: false,
-            log_errors: (threads > 1).then(crate::ffmpeg_log::video_decode_errors),
+            log_errors,
         })
     }
 
@@ -138,9 +144,9 @@ impl ClipReader {
         self.origin = None;
         self.counted = 0;
         self.eof_sent = false;
-        self.log_errors = self
-            .log_errors
-            .map(|_| crate::ffmpeg_log::video_decode_errors());
+        if let Some((errors, seen)) = self.log_errors.as_mut() {
+            *seen = errors.count();
+        }
         Ok(self)
     }
 
@@ -185,16 +191,16 @@ impl ClipReader {
     /// Fails when the decoder logged an error since the last check: a frame-threaded
     /// decoder conceals damage and only says so in the log.
     fn check_log(&mut self) -> Result<(), String> {
-        let Some(seen) = self.log_errors else {
+        let Some((errors, seen)) = self.log_errors.as_mut() else {
             return Ok(());
         };
-        let now = crate::ffmpeg_log::video_decode_errors();
-        if now > seen {
-            self.log_errors = Some(now);
+        let now = errors.count();
+        if now > *seen {
+            *seen = now;
             return Err(format!(
                 "decode error near source frame {} ({})",
                 self.counted,
-                crate::ffmpeg_log::last_video_decode_error()
+                errors.last()
             ));
         }
         Ok(())

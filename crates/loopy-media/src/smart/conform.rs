@@ -68,8 +68,13 @@ pub fn conform_clips(
             done
         })
         .collect();
-    if let Some(error) = results.into_iter().find_map(Result::err) {
-        return Err(error);
+    // A broken clip does not stop the others: all are named at the end.
+    let mut broken = Vec::new();
+    for error in results.into_iter().filter_map(Result::err) {
+        if matches!(error, RenderError::Cancelled) {
+            return Err(error);
+        }
+        broken.push(error.to_string());
     }
     let keep: std::collections::HashSet<std::path::PathBuf> = clips
         .iter()
@@ -80,6 +85,14 @@ pub fn conform_clips(
     } else {
         (0, 0)
     };
+    if !broken.is_empty() {
+        return Err(RenderError::Ffmpeg(format!(
+            "{} of {} clips could not be conformed (the others were):\n  {}",
+            broken.len(),
+            missing.len(),
+            broken.join("\n  ")
+        )));
+    }
     Ok(ConformReport {
         conformed: missing.len(),
         reused: clips.len() - missing.len(),

@@ -15,11 +15,11 @@ use crate::render::{Container, CopyMode, RenderJob, RenderOptions};
 use ffmpeg_next as ff;
 use loopy_core::spans::SpanSource;
 use loopy_core::Plan;
-use rayon::prelude::*;
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 
 /// How one span of a smart render was produced, for the sidecar.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -32,36 +32,109 @@ pub struct SpanRecord {
     pub how: &'static str,
 }
 
-/// Encodes the transitions the plan needs that are not cached yet, in parallel.
-/// Returns the set of pairs (by entry order) that had to be encoded.
-fn ensure_transitions(
-    job: &RenderJob,
-    profile: &Profile,
-    root: &Path,
-    cancel: &AtomicBool,
-) -> Result<BTreeSet<(usize, usize)>, RenderError> {
-    let plan = job.plan;
-    if profile.crossfade == 0 {
-        return Ok(BTreeSet::new());
+/// Transitions the plan needs that are not cached, in the order the output meets
+/// them, encoded by worker threads while the copy proceeds; the copy waits for a
+/// transition only when it reaches it. Finished transitions are files in the cache,
+/// so memory does not grow with how many there are.
+struct TransitionQueue {
+    missing: Vec<(usize, usize)>,
+    next: AtomicUsize,
+    done: Mutex<HashMap<(usize, usize), Result<(), String>>>,
+    ready: Condvar,
+    /// Set when the copy fails: workers stop taking transitions.
+    stop: AtomicBool,
+    /// Workers still running (a worker that panicked counts as gone).
+    alive: AtomicUsize,
+}
+
+/// Counts a worker out when it ends, however it ends.
+struct Alive<'a>(&'a TransitionQueue);
+
+impl Drop for Alive<'_> {
+    fn drop(&mut self) {
+        self.0.alive.fetch_sub(1, Ordering::SeqCst);
+        self.0.ready.notify_all();
     }
-    let pairs: BTreeSet<(usize, usize)> = plan.sequence.windows(2).map(|w| (w[0], w[1])).collect();
-    let missing: Vec<(usize, usize)> = pairs
-        .into_iter()
-        .filter(|&(a, b)| !transition_path(profile, root, &plan.clips[a], &plan.clips[b]).exists())
-        .collect();
-    let results: Vec<Result<(), RenderError>> = missing
-        .par_iter()
-        .map(|&(a, b)| {
+}
+
+impl TransitionQueue {
+    fn new(job: &RenderJob, profile: &Profile, root: &Path) -> Self {
+        let plan = job.plan;
+        let mut seen = BTreeSet::new();
+        let missing = if profile.crossfade == 0 {
+            Vec::new()
+        } else {
+            plan.sequence
+                .windows(2)
+                .map(|w| (w[0], w[1]))
+                .filter(|&pair| seen.insert(pair))
+                .filter(|&(a, b)| {
+                    !transition_path(profile, root, &plan.clips[a], &plan.clips[b]).exists()
+                })
+                .collect()
+        };
+        TransitionQueue {
+            missing,
+            next: AtomicUsize::new(0),
+            done: Mutex::new(HashMap::new()),
+            ready: Condvar::new(),
+            stop: AtomicBool::new(false),
+            alive: AtomicUsize::new(0),
+        }
+    }
+
+    /// One worker: takes the next transition until none is left.
+    fn work(&self, job: &RenderJob, profile: &Profile, root: &Path, cancel: &AtomicBool) {
+        let _alive = Alive(self);
+        loop {
+            if cancel.load(Ordering::Relaxed) || self.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let i = self.next.fetch_add(1, Ordering::SeqCst);
+            let Some(&(a, b)) = self.missing.get(i) else {
+                return;
+            };
+            let result = encode_transition(job, profile, root, a, b).map_err(|e| e.to_string());
+            if let Ok(mut done) = self.done.lock() {
+                done.insert((a, b), result);
+            }
+            self.ready.notify_all();
+        }
+    }
+
+    fn was_encoded(&self, pair: (usize, usize)) -> bool {
+        self.missing.contains(&pair)
+    }
+
+    /// Waits until `pair` is in the cache (at once if it was cached before).
+    fn wait_for(&self, pair: (usize, usize), cancel: &AtomicBool) -> Result<(), RenderError> {
+        if !self.was_encoded(pair) {
+            return Ok(());
+        }
+        let mut done = self
+            .done
+            .lock()
+            .map_err(|_| RenderError::Ffmpeg("transition workers failed".into()))?;
+        loop {
+            if let Some(result) = done.get(&pair) {
+                return result.clone().map_err(RenderError::Ffmpeg);
+            }
             if cancel.load(Ordering::Relaxed) {
                 return Err(RenderError::Cancelled);
             }
-            encode_transition(job, profile, root, a, b)
-        })
-        .collect();
-    if let Some(error) = results.into_iter().find_map(Result::err) {
-        return Err(error);
+            if self.alive.load(Ordering::SeqCst) == 0 {
+                return Err(RenderError::Ffmpeg(format!(
+                    "the transition {} → {} was not encoded (its worker stopped)",
+                    pair.0, pair.1
+                )));
+            }
+            done = self
+                .ready
+                .wait_timeout(done, std::time::Duration::from_millis(100))
+                .map_err(|_| RenderError::Ffmpeg("transition workers failed".into()))?
+                .0;
+        }
     }
-    Ok(missing.into_iter().collect())
 }
 
 /// The cross-fade from clip `a` into clip `b`: A's last k conformed frames blended
@@ -125,7 +198,32 @@ pub fn run(
 ) -> Result<(u64, Vec<SpanRecord>), RenderError> {
     let plan = job.plan;
     let root = Path::new(&plan.root);
-    let encoded = ensure_transitions(job, profile, root, cancel)?;
+    let queue = TransitionQueue::new(job, profile, root);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    std::thread::scope(|scope| {
+        let count = workers.min(queue.missing.len());
+        queue.alive.store(count, Ordering::SeqCst);
+        for _ in 0..count {
+            scope.spawn(|| queue.work(job, profile, root, cancel));
+        }
+        let joined = join(job, profile, root, &queue, cancel, on_progress);
+        // Whatever happened, the workers stop taking transitions; finished ones stay cached.
+        queue.stop.store(true, Ordering::SeqCst);
+        joined
+    })
+}
+
+/// Writes the output span by span, copying packets from conformed clips and
+/// transitions (waiting for a transition still being encoded).
+fn join(
+    job: &RenderJob,
+    profile: &Profile,
+    root: &Path,
+    queue: &TransitionQueue,
+    cancel: &AtomicBool,
+    on_progress: &(dyn Fn(u64) + Sync),
+) -> Result<(u64, Vec<SpanRecord>), RenderError> {
+    let plan = job.plan;
     let expected = job.total_frames();
     let fps = plan.fps_rational;
     let fail = |what: &'static str| move |e: ff::Error| RenderError::ffmpeg(what, e);
@@ -160,7 +258,8 @@ pub fn run(
             }
             SpanSource::Blend { from, to } => {
                 let (a, b) = (plan.sequence[from], plan.sequence[to]);
-                let how = if encoded.contains(&(a, b)) {
+                queue.wait_for((a, b), cancel)?;
+                let how = if queue.was_encoded((a, b)) {
                     "transition_encoded"
                 } else {
                     "transition_cached"
