@@ -494,3 +494,59 @@ fn a_damaged_clip_is_named_and_the_others_are_conformed() {
     );
     assert_eq!(pieces(&lib, "conformed").len(), 3);
 }
+
+#[test]
+fn exact_lengths_and_changed_clips_on_the_smart_path() {
+    let tmp = shared_tempdir();
+    let lib = tmp.path().join("lib");
+    library(&lib);
+    // --exact trims the last entry inside a GOP: still copied, to the frame.
+    let exact = tmp.path().join("exact.mp4");
+    let run = loopy(&[
+        "render",
+        lib.to_str().unwrap(),
+        "-o",
+        exact.to_str().unwrap(),
+        "-d",
+        "17.3s",
+        "--exact",
+        "--crossfade",
+        "6f",
+        "--seed",
+        "5",
+        "--smart",
+        "always",
+        "--json",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let s = json(&run);
+    assert_eq!(s["path"], "smart");
+    assert_eq!(s["frames"].as_u64(), Some(519));
+    assert_eq!(ffprobe_frames_and_rate(&exact).0, 519);
+    assert_eq!(decode_errors(&exact), "");
+    // A clip replaced after conforming is conformed again: the smart output shows the
+    // new picture, as the full render of the same plan does.
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "smptebars=s=128x72:r=30:d=2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        lib.join("c0.mp4").to_str().unwrap(),
+    ]);
+    let (smart, full) = (
+        tmp.path().join("new-smart.mp4"),
+        tmp.path().join("new-full.mp4"),
+    );
+    render(&lib, &smart, &["--seed", "5", "--smart", "always"]);
+    render(&lib, &full, &["--seed", "5", "--smart", "never"]);
+    assert!(
+        psnr(&smart, &full) > 30.0,
+        "the smart render shows the replaced clip"
+    );
+}
