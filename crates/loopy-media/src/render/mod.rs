@@ -247,7 +247,7 @@ pub fn render(
             &clips,
             profile,
             cancel,
-            &|_| {},
+            &crate::smart::conform::Quiet,
             false,
         )?;
         for span in work

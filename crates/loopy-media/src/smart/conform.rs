@@ -33,13 +33,13 @@ pub fn conformed_frames(clip: &PlanClip, profile: &Profile) -> u64 {
 
 /// Conforms every clip that is not conformed yet (one per core), and reports. With
 /// `prune` (`clips` is then the whole library) entries of clips that changed or went
-/// away are removed. `on_clip` is called with each clip's path as it is done.
+/// away are removed. `progress` hears the frames to encode, then every frame encoded.
 pub fn conform_clips(
     root: &Path,
     clips: &[PlanClip],
     profile: &Profile,
     cancel: &AtomicBool,
-    on_clip: &(dyn Fn(&str) + Sync),
+    progress: &(dyn ConformProgress + Sync),
     prune_stale: bool,
 ) -> Result<ConformReport, RenderError> {
     let dir = profile.conformed_dir(root);
@@ -56,6 +56,7 @@ pub fn conform_clips(
         .iter()
         .filter(|c| !conformed_path(profile, root, c).exists())
         .collect();
+    progress.start(missing.iter().map(|c| conformed_frames(c, profile)).sum());
     // One clip per core; each encode then uses one encoder thread.
     let results: Vec<Result<(), RenderError>> = missing
         .par_iter()
@@ -63,8 +64,8 @@ pub fn conform_clips(
             if cancel.load(Ordering::Relaxed) {
                 return Err(RenderError::Cancelled);
             }
-            let done = conform_clip(root, clip, profile, cancel);
-            on_clip(&clip.path);
+            let done = conform_clip(root, clip, profile, cancel, progress);
+            progress.clip_done(&clip.path);
             done
         })
         .collect();
@@ -124,6 +125,7 @@ pub fn conform_clip(
     clip: &PlanClip,
     profile: &Profile,
     cancel: &AtomicBool,
+    progress: &(dyn ConformProgress + Sync),
 ) -> Result<(), RenderError> {
     let target = conformed_path(profile, root, clip);
     let plan = Plan::single(&root.to_string_lossy(), clip.clone(), profile.fps);
@@ -153,10 +155,26 @@ pub fn conform_clip(
         container: Container::Mkv,
         temp: temp.path(),
     };
-    pipeline::run(&job, cancel, &|_| {})?;
+    // The pipeline reports frames written so far; the progress wants each new one.
+    pipeline::run(&job, cancel, &|_| progress.frame())?;
     check_joinable(profile, root, temp.path())?;
     temp.persist(&target, true)
 }
+
+/// Hears how a conform goes (from several threads at once).
+pub trait ConformProgress {
+    /// Frames the clips still to conform will take.
+    fn start(&self, _total_frames: u64) {}
+    /// One more frame encoded.
+    fn frame(&self) {}
+    /// A clip finished (or failed).
+    fn clip_done(&self, _path: &str) {}
+}
+
+/// No progress to show.
+pub struct Quiet;
+
+impl ConformProgress for Quiet {}
 
 /// What `loopy conform --status` shows for one profile folder.
 #[derive(Debug, Clone, serde::Serialize)]

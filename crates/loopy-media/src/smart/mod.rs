@@ -22,5 +22,5 @@ pub mod execute;
 pub mod pieces;
 pub mod profile;
 
-pub use conform::{conform_clips, ConformReport};
+pub use conform::{conform_clips, ConformProgress, ConformReport};
 pub use profile::Profile;
