@@ -33,6 +33,44 @@ pub fn progress_bar(total: u64, template: &str) -> ProgressBar {
     bar
 }
 
+/// Progress of conforming clips (by `conform`, or first thing in a smart render):
+/// frames with an ETA, and the rate and the last clip done.
+pub struct ConformBar(ProgressBar, std::time::Instant);
+
+impl ConformBar {
+    pub fn new() -> Self {
+        ConformBar(
+            progress_bar(
+                0,
+                "{bar:30} conforming {pos}/{len} frames, ETA {eta}  {wide_msg}",
+            ),
+            std::time::Instant::now(),
+        )
+    }
+
+    pub fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl loopy_media::smart::ConformProgress for ConformBar {
+    fn start(&self, total_frames: u64) {
+        self.0.set_length(total_frames);
+    }
+
+    fn frame(&self) {
+        self.0.inc(1);
+    }
+
+    fn clip_done(&self, path: &str) {
+        let fps = self.0.position() as f64 / self.1.elapsed().as_secs_f64().max(1e-3);
+        self.0.set_message(format!("{fps:.0} fps, {path}"));
+        if self.0.position() >= self.0.length().unwrap_or(0) {
+            self.0.finish_and_clear();
+        }
+    }
+}
+
 /// Prints `text` on stdout; fails (rather than panics) when stdout is closed.
 pub fn out(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();

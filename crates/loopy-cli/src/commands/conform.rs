@@ -12,7 +12,7 @@ use loopy_core::plan::PlanClip;
 use loopy_core::spec::CrossfadeSpec;
 use loopy_core::{Plan, Rational};
 use loopy_media::render::{CopyMode, RenderOptions, SmartMode};
-use loopy_media::smart::{conform_clips, ConformProgress, Profile};
+use loopy_media::smart::{conform_clips, Profile};
 use std::path::Path;
 
 pub fn run(args: &ConformArgs) -> Result<()> {
@@ -55,13 +55,7 @@ pub fn run(args: &ConformArgs) -> Result<()> {
         smart: SmartMode::Always,
     };
     let profile = Profile::for_render(&library, &opts).map_err(usage)?;
-    let bar = Bar(
-        crate::output::progress_bar(
-            0,
-            "{bar:30} conforming {pos}/{len} frames, ETA {eta}  {wide_msg}",
-        ),
-        std::time::Instant::now(),
-    );
+    let bar = crate::output::ConformBar::new();
     let started = std::time::Instant::now();
     let interrupt = crate::interrupt::Interrupt::install()?;
     let done = conform_clips(
@@ -72,7 +66,7 @@ pub fn run(args: &ConformArgs) -> Result<()> {
         &bar,
         true,
     );
-    bar.0.finish_and_clear();
+    bar.finish();
     let done = match done {
         Err(loopy_media::RenderError::Cancelled) => {
             if !crate::output::quiet() {
@@ -102,24 +96,6 @@ pub fn run(args: &ConformArgs) -> Result<()> {
         ),
         false,
     )
-}
-
-/// The conform's progress bar: frames with an ETA, and the rate and last clip done.
-struct Bar(indicatif::ProgressBar, std::time::Instant);
-
-impl ConformProgress for Bar {
-    fn start(&self, total_frames: u64) {
-        self.0.set_length(total_frames);
-    }
-
-    fn frame(&self) {
-        self.0.inc(1);
-    }
-
-    fn clip_done(&self, path: &str) {
-        let fps = self.0.position() as f64 / self.1.elapsed().as_secs_f64().max(1e-3);
-        self.0.set_message(format!("{fps:.0} fps, {path}"));
-    }
 }
 
 fn status(dir: &Path, json: bool) -> Result<()> {

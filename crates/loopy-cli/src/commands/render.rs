@@ -137,7 +137,9 @@ pub fn run(args: &RenderArgs) -> Result<()> {
             ));
         }
     };
-    let result = render::render(&plan, &opts, &interrupt.cancel, &on_progress);
+    let conforming = crate::output::ConformBar::new();
+    let result = render::render(&plan, &opts, &interrupt.cancel, &on_progress, &conforming);
+    conforming.finish();
     bar.finish_and_clear();
     let summary = match result {
         Ok(summary) => summary,

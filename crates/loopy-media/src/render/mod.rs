@@ -185,12 +185,14 @@ pub fn validate(opts: &RenderOptions) -> Result<Container, RenderError> {
 }
 
 /// Renders `plan`. `cancel` stops the render cleanly (the target is left untouched);
-/// `on_progress` receives the number of frames written so far.
+/// `on_progress` receives the number of frames written so far, and `on_conform` hears
+/// the clips a smart render conforms first.
 pub fn render(
     plan: &Plan,
     opts: &RenderOptions,
     cancel: &AtomicBool,
     on_progress: &(dyn Fn(u64) + Sync),
+    on_conform: &(dyn crate::smart::ConformProgress + Sync),
 ) -> Result<RenderSummary, RenderError> {
     let started = Instant::now();
     let container = validate(opts)?;
@@ -247,7 +249,7 @@ pub fn render(
             &clips,
             profile,
             cancel,
-            &crate::smart::conform::Quiet,
+            on_conform,
             false,
         )?;
         for span in work
