@@ -550,3 +550,34 @@ fn exact_lengths_and_changed_clips_on_the_smart_path() {
         "the smart render shows the replaced clip"
     );
 }
+
+#[test]
+fn a_read_only_library_renders_in_full() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = shared_tempdir();
+    let lib = tmp.path().join("lib");
+    library(&lib);
+    std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let outdir = tmp.path().join("out");
+    std::fs::create_dir(&outdir).unwrap();
+    std::fs::set_permissions(&outdir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = outdir.join("long.mp4");
+    // Longer than the library, so auto would conform: it cannot write there.
+    let run = loopy_unprivileged(&[
+        "render",
+        lib.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-d",
+        "12s",
+        "--crossfade",
+        "6f",
+        "--json",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert_eq!(json(&run)["path"], "full");
+    assert!(json(&run)["path_reason"]
+        .as_str()
+        .unwrap()
+        .contains("conform cache"));
+}

@@ -364,10 +364,20 @@ fn choose_smart(
             };
         }
     }
+    let root = Path::new(&plan.root);
+    // The pieces live in the clip folder: a read-only library renders in full.
+    if let Err(e) = std::fs::create_dir_all(profile.conformed_dir(root)) {
+        let reason = format!("cannot write the conform cache in {}: {e}", root.display());
+        return match opts.smart {
+            SmartMode::Always => Err(RenderError::Usage(format!(
+                "--smart always is impossible: {reason}"
+            ))),
+            _ => Ok(Err(reason)),
+        };
+    }
     if opts.smart == SmartMode::Always {
         return Ok(Ok(profile));
     }
-    let root = Path::new(&plan.root);
     let conformed = plan
         .sequence
         .iter()

@@ -150,7 +150,11 @@ fn encode_transition(
     let (clip_a, clip_b) = (&plan.clips[a], &plan.clips[b]);
     let k = profile.crossfade;
     let frames_a = conformed_frames(clip_a, profile);
-    let tails = decode_frames(&conformed_path(profile, root, clip_a), frames_a - k, k)?;
+    let tails = decode_frames(
+        &conformed_path(profile, root, clip_a),
+        frames_a.saturating_sub(k),
+        k,
+    )?;
     let mut heads = decode_frames(&conformed_path(profile, root, clip_b), 0, k)?;
     let target = transition_path(profile, root, clip_a, clip_b);
     if let Some(dir) = target.parent() {
