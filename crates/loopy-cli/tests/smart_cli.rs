@@ -581,3 +581,64 @@ fn a_read_only_library_renders_in_full() {
         .unwrap()
         .contains("conform cache"));
 }
+
+#[test]
+fn entries_off_the_frame_grid_are_rendered_and_the_rest_copied() {
+    let tmp = shared_tempdir();
+    let lib = tmp.path().join("lib");
+    library(&lib);
+    // 30 frames at 24 fps last 37.5 output frames: every entry after it starts between
+    // two output frames (until another one brings the timeline back onto the grid).
+    make_clip(&lib.join("odd.mp4"), "128x72", "24", "1.25", H264);
+    let smart = tmp.path().join("smart.mp4");
+    let full = tmp.path().join("full.mp4");
+    let reference = tmp.path().join("reference.mkv");
+    let s = render(
+        &lib,
+        &smart,
+        &["--seed", "11", "--fps", "30", "--smart", "always"],
+    );
+    render(
+        &lib,
+        &full,
+        &["--seed", "11", "--fps", "30", "--smart", "never"],
+    );
+    render(
+        &lib,
+        &reference,
+        &[
+            "--seed",
+            "11",
+            "--fps",
+            "30",
+            "--smart",
+            "never",
+            "--crf",
+            "0",
+            "--preset",
+            "ultrafast",
+        ],
+    );
+    assert_eq!(s["path"], "smart");
+    let hows: BTreeSet<String> = sidecar(&smart)["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["how"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        hows.contains("rendered") && hows.contains("copied"),
+        "{hows:?}"
+    );
+    assert_eq!(
+        ffprobe_frames_and_rate(&smart).0,
+        s["frames"].as_u64().unwrap()
+    );
+    assert_eq!(sidecar(&smart)["timeline"], sidecar(&full)["timeline"]);
+    assert_eq!(decode_errors(&smart), "");
+    let (smart_db, full_db) = (psnr(&smart, &reference), psnr(&full, &reference));
+    assert!(
+        (smart_db - full_db).abs() <= 1.0,
+        "smart {smart_db:.2} dB, full {full_db:.2} dB"
+    );
+}

@@ -341,28 +341,23 @@ fn choose_smart(
         }
         Err(reason) => return Ok(Err(reason)),
     };
-    // A conformed clip is re-timed from its first frame: an entry whose placement
-    // starts between two output frames shows other source frames, and is not copied.
-    let placements = plan.placements();
-    let last = placements.len() - 1;
-    let mut timeline =
-        loopy_core::timeline::Timeline::new(plan.fps_rational, plan.crossfade_frames);
-    for (entry, (&c, p)) in plan.sequence.iter().zip(&placements).enumerate() {
-        let conformed = crate::smart::conform::conformed_frames(&plan.clips[c], &profile);
-        let whole = timeline.next_start_is_whole();
-        timeline.push(plan.clips[c].frames, plan.clips[c].fps_rational);
-        if !whole || p.frames > conformed || (entry < last && p.frames != conformed) {
-            let reason = format!(
-                "{} at {} fps does not land on whole frames at {} fps (entry {entry})",
-                plan.clips[c].path, plan.clips[c].fps_rational, plan.fps_rational
-            );
-            return match opts.smart {
-                SmartMode::Always => Err(RenderError::Usage(format!(
-                    "--smart always is impossible: {reason}"
-                ))),
-                _ => Ok(Err(reason)),
-            };
-        }
+    // A conformed clip is re-timed from its first frame: entries that start between two
+    // output frames are rendered in blocks (`smart::blocks`). When no entry lands on
+    // whole frames, there is nothing to copy.
+    if !crate::smart::blocks::aligned_entries(plan, &profile)
+        .iter()
+        .any(|&aligned| aligned)
+    {
+        let reason = format!(
+            "no entry lands on whole output frames at {} fps (clip rates that do not divide evenly)",
+            plan.fps_rational
+        );
+        return match opts.smart {
+            SmartMode::Always => Err(RenderError::Usage(format!(
+                "--smart always is impossible: {reason}"
+            ))),
+            _ => Ok(Err(reason)),
+        };
     }
     let root = Path::new(&plan.root);
     // The pieces live in the clip folder: a read-only library renders in full.

@@ -58,15 +58,22 @@ impl Drop for Alive<'_> {
 }
 
 impl TransitionQueue {
-    fn new(job: &RenderJob, profile: &Profile, root: &Path) -> Self {
+    /// `in_block[i]`: span i is rendered with its block, so needs no transition.
+    fn new(job: &RenderJob, profile: &Profile, root: &Path, in_block: &[bool]) -> Self {
         let plan = job.plan;
         let mut seen = BTreeSet::new();
         let missing = if profile.crossfade == 0 {
             Vec::new()
         } else {
-            plan.sequence
-                .windows(2)
-                .map(|w| (w[0], w[1]))
+            job.spans
+                .iter()
+                .zip(in_block)
+                .filter_map(|(span, &blocked)| match span.source {
+                    SpanSource::Blend { from, to } if !blocked => {
+                        Some((plan.sequence[from], plan.sequence[to]))
+                    }
+                    _ => None,
+                })
                 .filter(|&pair| seen.insert(pair))
                 .filter(|&(a, b)| {
                     !transition_path(profile, root, &plan.clips[a], &plan.clips[b]).exists()
@@ -202,7 +209,12 @@ pub fn run(
 ) -> Result<(u64, Vec<SpanRecord>), RenderError> {
     let plan = job.plan;
     let root = Path::new(&plan.root);
-    let queue = TransitionQueue::new(job, profile, root);
+    let blocks = super::blocks::blocks(plan, profile, job.spans);
+    let mut in_block = vec![false; job.spans.len()];
+    for block in &blocks {
+        in_block[block.spans.0..=block.spans.1].fill(true);
+    }
+    let queue = TransitionQueue::new(job, profile, root, &in_block);
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     std::thread::scope(|scope| {
         let count = workers.min(queue.missing.len());
@@ -210,7 +222,7 @@ pub fn run(
         for _ in 0..count {
             scope.spawn(|| queue.work(job, profile, root, cancel));
         }
-        let joined = join(job, profile, root, &queue, cancel, on_progress);
+        let joined = join(job, profile, root, &queue, &blocks, cancel, on_progress);
         // Whatever happened, the workers stop taking transitions; finished ones stay cached.
         queue.stop.store(true, Ordering::SeqCst);
         joined
@@ -224,6 +236,7 @@ fn join(
     profile: &Profile,
     root: &Path,
     queue: &TransitionQueue,
+    blocks: &[super::blocks::Block],
     cancel: &AtomicBool,
     on_progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(u64, Vec<SpanRecord>), RenderError> {
@@ -251,9 +264,61 @@ fn join(
     let mut audio = crate::render::audio::write_header_with_audio(&mut output, job)?;
     let stream_tb = output.stream(0).map_or(frame_tb, |s| s.time_base());
     let mut written = 0u64;
+    // Appends frames `from..from + count` of a piece to the output, as the next frames.
+    let mut copy_range = |piece: &Path, from: u64, count: u64| -> Result<u64, RenderError> {
+        for_packets(piece, from, from + count, |_, mut packet| {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(RenderError::Cancelled);
+            }
+            let at = written as i64;
+            packet.set_pts(Some(at));
+            packet.set_dts(Some(at));
+            packet.set_duration(1);
+            packet.rescale_ts(frame_tb, stream_tb);
+            packet.set_stream(0);
+            packet.set_position(-1);
+            packet
+                .write_interleaved(&mut output)
+                .map_err(fail("cannot write to the output"))?;
+            written += 1;
+            if let Some(track) = audio.as_mut() {
+                track.advance_to(&mut output, written * fps.den(), fps.num())?;
+            }
+            on_progress(written);
+            Ok(())
+        })
+    };
     let mut records = Vec::with_capacity(job.spans.len());
     let last = plan.sequence.len() - 1;
-    for span in job.spans {
+    let mut index = 0;
+    while index < job.spans.len() {
+        let span = &job.spans[index];
+        if let Some(block) = blocks.iter().find(|b| b.spans.0 == index) {
+            // Entries a conformed clip cannot show exactly: rendered, then copied in.
+            let (piece, from) = super::blocks::render_block(job, profile, block, cancel)?;
+            let frames = block.end - block.start;
+            let copied = copy_range(piece.path(), from, frames)?;
+            if copied != frames {
+                return Err(RenderError::Ffmpeg(format!(
+                    "a rendered block holds {copied} of its {frames} frames"
+                )));
+            }
+            for s in &job.spans[block.spans.0..=block.spans.1] {
+                records.push(SpanRecord {
+                    start_frame: s.start_frame,
+                    frames: s.frames,
+                    kind: if matches!(s.source, SpanSource::Clip { .. }) {
+                        "clip"
+                    } else {
+                        "blend"
+                    },
+                    how: "rendered",
+                });
+            }
+            index = block.spans.1 + 1;
+            continue;
+        }
+        index += 1;
         let (piece, from, kind, how) = match span.source {
             SpanSource::Clip { entry } => {
                 let clip = &plan.clips[plan.sequence[entry]];
@@ -276,27 +341,7 @@ fn join(
                 )
             }
         };
-        let copied = for_packets(&piece, from, from + span.frames, |_, mut packet| {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(RenderError::Cancelled);
-            }
-            let at = written as i64;
-            packet.set_pts(Some(at));
-            packet.set_dts(Some(at));
-            packet.set_duration(1);
-            packet.rescale_ts(frame_tb, stream_tb);
-            packet.set_stream(0);
-            packet.set_position(-1);
-            packet
-                .write_interleaved(&mut output)
-                .map_err(fail("cannot write to the output"))?;
-            written += 1;
-            if let Some(track) = audio.as_mut() {
-                track.advance_to(&mut output, written * fps.den(), fps.num())?;
-            }
-            on_progress(written);
-            Ok(())
-        })?;
+        let copied = copy_range(&piece, from, span.frames)?;
         if copied != span.frames {
             let entry = match span.source {
                 SpanSource::Clip { entry } => entry,

@@ -17,6 +17,7 @@
 //! is conformed again and never read stale. Every file is written to a temporary name
 //! and renamed when complete: an interrupted run leaves nothing a later one would use.
 
+pub mod blocks;
 pub mod conform;
 pub mod execute;
 pub mod pieces;
