@@ -214,7 +214,7 @@ pub struct EncodeArgs {
     /// Target bit rate instead of constant quality, e.g. 4M or 800k
     #[arg(long)]
     pub bitrate: Option<String>,
-    /// Frames between keyframes (default: the encoder's)
+    /// Frames between keyframes (default: the encoder's; 2 s in smart-render pieces)
     #[arg(long, value_name = "N")]
     pub gop: Option<u32>,
     /// Output pixel format (default: yuv420p, yuv422p10le for prores)

@@ -642,3 +642,70 @@ fn entries_off_the_frame_grid_are_rendered_and_the_rest_copied() {
         "smart {smart_db:.2} dB, full {full_db:.2} dB"
     );
 }
+
+#[test]
+fn an_interrupted_smart_render_leaves_no_transition_a_later_run_would_use() {
+    for signal in ["INT", "KILL"] {
+        let tmp = shared_tempdir();
+        let lib = tmp.path().join("lib");
+        std::fs::create_dir_all(&lib).unwrap();
+        for i in 0..5 {
+            make_clip(&lib.join(format!("t{i}.mp4")), "640x360", "30", "1", H264);
+        }
+        let out = tmp.path().join("out.mp4");
+        let args = [
+            "render",
+            lib.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "-d",
+            "60s",
+            "--crossfade",
+            "10f",
+            "--preset",
+            "slower",
+            "--smart",
+            "always",
+            "--seed",
+            "1",
+        ];
+        let mut child = Command::new(loopy_bin())
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Stop it while transitions are being written.
+        let writing = || {
+            std::fs::read_dir(lib.join(".loopy/transitions"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .flat_map(|p| std::fs::read_dir(p.path()).into_iter().flatten().flatten())
+                .any(|f| f.file_name().to_string_lossy().ends_with(".tmp"))
+        };
+        for _ in 0..2000 {
+            if writing() || child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        let _ = child.wait_with_output().unwrap();
+        assert!(!out.exists(), "SIG{signal}: no output");
+        // Every transition under a final name is whole: 10 frames that decode.
+        for piece in pieces(&lib, "transitions") {
+            assert_eq!(ffprobe_frames_and_rate(&piece).0, 10, "{}", piece.display());
+            assert_eq!(decode_errors(&piece), "");
+        }
+        let again = loopy(&args);
+        assert!(
+            again.status.success(),
+            "SIG{signal}, then again: {}",
+            stderr(&again)
+        );
+        assert_eq!(decode_errors(&out), "");
+    }
+}

@@ -19,6 +19,11 @@ pub fn run(args: &ConformArgs) -> Result<()> {
     if args.status {
         return status(&args.dir, args.json);
     }
+    if args.encode.threads.is_some() {
+        return Err(usage(
+            "--threads does not apply to conform: it encodes one clip per core, one thread each",
+        ));
+    }
     let encoding = Encoding::parse(&args.encode)?;
     let fps: Option<Rational> = args.fps.as_deref().map(str::parse).transpose()?;
     let crossfade = CrossfadeSpec::parse(&args.crossfade)?;
