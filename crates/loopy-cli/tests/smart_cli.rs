@@ -146,21 +146,33 @@ fn parameter_sets(path: &Path) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn pieces(dir: &Path, kind: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for profile in std::fs::read_dir(dir.join(".loopy").join(kind))
+/// Files in `DIR/.loopy/<kind>/<profile>/` whose name passes `keep`, sorted.
+fn cache_files(dir: &Path, kind: &str, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir.join(".loopy").join(kind))
         .into_iter()
         .flatten()
         .flatten()
-    {
-        for f in std::fs::read_dir(profile.path()).unwrap().flatten() {
-            if f.path().extension().is_some_and(|e| e == "mkv") {
-                out.push(f.path());
-            }
-        }
-    }
+        .flat_map(|profile| {
+            std::fs::read_dir(profile.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .filter(|f| keep(&f.file_name().to_string_lossy()))
+        .map(|f| f.path())
+        .collect();
     out.sort();
     out
+}
+
+/// Finished pieces (conformed clips or transitions).
+fn pieces(dir: &Path, kind: &str) -> Vec<PathBuf> {
+    cache_files(dir, kind, |name| name.ends_with(".mkv"))
+}
+
+/// Pieces being written (temporary files).
+fn being_written(dir: &Path, kind: &str) -> usize {
+    cache_files(dir, kind, |name| name.ends_with(".tmp")).len()
 }
 
 #[test]
@@ -375,14 +387,7 @@ fn interrupted_conform(signal: &str) {
         .spawn()
         .unwrap();
     // Kill it once a piece is being written.
-    let writing = || {
-        std::fs::read_dir(lib.join(".loopy/conformed"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .flat_map(|p| std::fs::read_dir(p.path()).into_iter().flatten().flatten())
-            .any(|f| f.file_name().to_string_lossy().ends_with(".tmp"))
-    };
+    let writing = || being_written(&lib, "conformed") > 0;
     for _ in 0..400 {
         if writing() || child.try_wait().unwrap().is_some() {
             break;
@@ -397,14 +402,11 @@ fn interrupted_conform(signal: &str) {
     let status = child.wait_with_output().unwrap().status;
     if signal == "INT" && still_running {
         assert_eq!(status.code(), Some(130), "SIGINT: a clean stop");
-        let leftovers = std::fs::read_dir(lib.join(".loopy/conformed"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .flat_map(|p| std::fs::read_dir(p.path()).into_iter().flatten().flatten())
-            .filter(|f| f.file_name().to_string_lossy().ends_with(".tmp"))
-            .count();
-        assert_eq!(leftovers, 0, "SIGINT removes the pieces being written");
+        assert_eq!(
+            being_written(&lib, "conformed"),
+            0,
+            "SIGINT removes the pieces being written"
+        );
     }
     // Whatever is there under a final name is whole: 120 frames that decode.
     for piece in pieces(&lib, "conformed") {
@@ -675,14 +677,7 @@ fn an_interrupted_smart_render_leaves_no_transition_a_later_run_would_use() {
             .spawn()
             .unwrap();
         // Stop it while transitions are being written.
-        let writing = || {
-            std::fs::read_dir(lib.join(".loopy/transitions"))
-                .into_iter()
-                .flatten()
-                .flatten()
-                .flat_map(|p| std::fs::read_dir(p.path()).into_iter().flatten().flatten())
-                .any(|f| f.file_name().to_string_lossy().ends_with(".tmp"))
-        };
+        let writing = || being_written(&lib, "transitions") > 0;
         for _ in 0..2000 {
             if writing() || child.try_wait().unwrap().is_some() {
                 break;

@@ -71,16 +71,7 @@ pub fn can_copy(plan: &Plan, opts: &RenderOptions) -> Result<(), String> {
             .streams()
             .best(ff::media::Type::Video)
             .ok_or_else(|| format!("{}: no video stream", clip.path))?;
-        let params = stream.parameters();
-        // SAFETY: extradata/extradata_size describe one buffer owned by the parameters.
-        let bytes = unsafe {
-            let p = params.as_ptr();
-            if (*p).extradata.is_null() {
-                Vec::new()
-            } else {
-                std::slice::from_raw_parts((*p).extradata, (*p).extradata_size as usize).to_vec()
-            }
-        };
+        let bytes = super::decode::extradata(&stream.parameters());
         match &extradata {
             None => extradata = Some(bytes),
             Some(first) if *first != bytes => {

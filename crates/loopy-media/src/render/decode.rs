@@ -19,24 +19,30 @@ struct StreamKey {
     extradata: Vec<u8>,
 }
 
+/// A stream's codec headers (for H.264/H.265 its parameter sets), as stored in
+/// its codec parameters: what decides whether packets of two streams can mix.
+pub fn extradata(params: &ff::codec::Parameters) -> Vec<u8> {
+    // SAFETY: extradata/extradata_size describe one buffer owned by the parameters.
+    unsafe {
+        let p = params.as_ptr();
+        if (*p).extradata.is_null() {
+            Vec::new()
+        } else {
+            std::slice::from_raw_parts((*p).extradata, (*p).extradata_size as usize).to_vec()
+        }
+    }
+}
+
 impl StreamKey {
     fn of(params: &ff::codec::Parameters) -> Self {
-        // SAFETY: reads plain fields of valid codec parameters; extradata and
-        // extradata_size describe one buffer they own.
-        unsafe {
-            let p = params.as_ptr();
-            let extradata = if (*p).extradata.is_null() {
-                Vec::new()
-            } else {
-                std::slice::from_raw_parts((*p).extradata, (*p).extradata_size as usize).to_vec()
-            };
-            StreamKey {
-                codec: (*p).codec_id as i32,
-                width: (*p).width,
-                height: (*p).height,
-                format: (*p).format,
-                extradata,
-            }
+        // SAFETY: reads plain fields of valid codec parameters.
+        let p = unsafe { &*params.as_ptr() };
+        StreamKey {
+            codec: p.codec_id as i32,
+            width: p.width,
+            height: p.height,
+            format: p.format,
+            extradata: extradata(params),
         }
     }
 }

@@ -332,8 +332,8 @@ fn choose_smart(
     if opts.smart == SmartMode::Never {
         return Ok(Err("--smart never".into()));
     }
-    let profile = match crate::smart::Profile::for_render(plan, opts) {
-        Ok(p) => p,
+    let profile = match smart_profile(plan, opts) {
+        Ok(profile) => profile,
         Err(reason) if opts.smart == SmartMode::Always => {
             return Err(RenderError::Usage(format!(
                 "--smart always is impossible: {reason}"
@@ -341,38 +341,10 @@ fn choose_smart(
         }
         Err(reason) => return Ok(Err(reason)),
     };
-    // A conformed clip is re-timed from its first frame: entries that start between two
-    // output frames are rendered in blocks (`smart::blocks`). When no entry lands on
-    // whole frames, there is nothing to copy.
-    if !crate::smart::blocks::aligned_entries(plan, &profile)
-        .iter()
-        .any(|&aligned| aligned)
-    {
-        let reason = format!(
-            "no entry lands on whole output frames at {} fps (clip rates that do not divide evenly)",
-            plan.fps_rational
-        );
-        return match opts.smart {
-            SmartMode::Always => Err(RenderError::Usage(format!(
-                "--smart always is impossible: {reason}"
-            ))),
-            _ => Ok(Err(reason)),
-        };
-    }
-    let root = Path::new(&plan.root);
-    // The pieces live in the clip folder: a read-only library renders in full.
-    if let Err(e) = std::fs::create_dir_all(profile.conformed_dir(root)) {
-        let reason = format!("cannot write the conform cache in {}: {e}", root.display());
-        return match opts.smart {
-            SmartMode::Always => Err(RenderError::Usage(format!(
-                "--smart always is impossible: {reason}"
-            ))),
-            _ => Ok(Err(reason)),
-        };
-    }
     if opts.smart == SmartMode::Always {
         return Ok(Ok(profile));
     }
+    let root = Path::new(&plan.root);
     let conformed = plan
         .sequence
         .iter()
@@ -386,6 +358,28 @@ fn choose_smart(
             "the library is not conformed for this profile and the output ({output_s:.0} s) is shorter than the library ({library_s:.0} s); `loopy conform` or --smart always"
         )))
     }
+}
+
+/// The profile of a smart render of `plan`, or why there can be none.
+fn smart_profile(plan: &Plan, opts: &RenderOptions) -> Result<crate::smart::Profile, String> {
+    let profile = crate::smart::Profile::for_render(plan, opts)?;
+    // A conformed clip is re-timed from its first frame: entries that start between two
+    // output frames are rendered in blocks (`smart::blocks`). When no entry lands on
+    // whole frames, there is nothing to copy.
+    if !crate::smart::blocks::aligned_entries(plan, &profile)
+        .iter()
+        .any(|&aligned| aligned)
+    {
+        return Err(format!(
+            "no entry lands on whole output frames at {} fps (clip rates that do not divide evenly)",
+            plan.fps_rational
+        ));
+    }
+    // The pieces live in the clip folder: a read-only library renders in full.
+    let root = Path::new(&plan.root);
+    std::fs::create_dir_all(profile.conformed_dir(root))
+        .map_err(|e| format!("cannot write the conform cache in {}: {e}", root.display()))?;
+    Ok(profile)
 }
 
 /// Says what the output will not carry that the clips have: their sound (unless

@@ -75,24 +75,12 @@ pub fn parameters(path: &Path) -> Result<ff::codec::Parameters, RenderError> {
     Ok(stream.parameters())
 }
 
-/// The parameter sets (SPS/PPS, and VPS for H.265) as stored in the codec headers.
-pub fn extradata(params: &ff::codec::Parameters) -> Vec<u8> {
-    // SAFETY: extradata/extradata_size describe one buffer owned by the parameters.
-    unsafe {
-        let p = params.as_ptr();
-        if (*p).extradata.is_null() {
-            Vec::new()
-        } else {
-            std::slice::from_raw_parts((*p).extradata, (*p).extradata_size as usize).to_vec()
-        }
-    }
-}
-
 /// Checks that a freshly encoded piece carries the profile's parameter sets (the
 /// first piece of a profile records them). A piece that would need parameter sets of
 /// its own cannot be joined, and is refused.
 pub fn check_joinable(profile: &Profile, root: &Path, piece: &Path) -> Result<(), RenderError> {
-    let mine = extradata(&parameters(piece)?);
+    // The parameter sets (SPS/PPS, and VPS for H.265) as stored in the codec headers.
+    let mine = crate::render::decode::extradata(&parameters(piece)?);
     let dir = profile.conformed_dir(root);
     let reference = dir.join("extradata.bin");
     match std::fs::read(&reference) {
