@@ -24,6 +24,10 @@ pub struct GlobalArgs {
     /// Only errors on stderr
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// How to show progress: a bar on a terminal (auto), JSON lines on stderr for
+    /// programs (json), or nothing
+    #[arg(long, value_enum, default_value = "auto", global = true)]
+    pub progress: crate::progress::ProgressMode,
 }
 
 #[derive(Debug, Subcommand)]
@@ -37,6 +41,10 @@ pub enum Command {
     /// Encode every clip once into an output profile, so renders copy clip bodies and
     /// encode only cross-fades (smart render)
     Conform(Box<ConformArgs>),
+    /// Decode a range of a video's frames as raw RGB24 on stdout (for programs)
+    Frames(FramesArgs),
+    /// Encode raw RGB24 frames from stdin into a clip (for programs)
+    MakeClip(Box<MakeClipArgs>),
 }
 
 /// How to find the clips of a folder; shared by every command that reads one.
@@ -70,6 +78,12 @@ pub struct ScanArgs {
     /// Print the catalog as JSON on stdout instead of a table
     #[arg(long)]
     pub json: bool,
+    /// Also write a PNG of every clip's first frame, tiled (up to 120 clips)
+    #[arg(long, value_name = "FILE.png")]
+    pub contact_sheet: Option<PathBuf>,
+    /// Replace an existing contact sheet
+    #[arg(long, requires = "contact_sheet")]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -242,6 +256,51 @@ pub struct ConformArgs {
     /// Say what is conformed, for which profile, and how much disk it takes
     #[arg(long)]
     pub status: bool,
+    /// Print a machine summary on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FramesArgs {
+    /// The video to read
+    pub video: PathBuf,
+    /// First frame to write (0-based)
+    #[arg(long, default_value_t = 0)]
+    pub start: u64,
+    /// Frames to write (default: to the end)
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Refuse (exit 2) when more than N frames would be written
+    #[arg(long, value_name = "N")]
+    pub max_frames: Option<u64>,
+    /// Print the video's size, rate and frame count as JSON instead of frames
+    #[arg(long)]
+    pub info: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MakeClipArgs {
+    /// The clip to write; the container follows the extension (.mp4 .mov .mkv .webm)
+    pub output: PathBuf,
+    /// Size of the incoming frames, WxH (both even)
+    #[arg(long, value_name = "WxH")]
+    pub size: String,
+    /// Frame rate, e.g. 24 or 30000/1001
+    #[arg(long)]
+    pub fps: String,
+    /// h264 (libx264) or h265 (libx265)
+    #[arg(long, default_value = "h264")]
+    pub codec: String,
+    /// Constant quality (default 18: clips are sources, kept close to the frames)
+    #[arg(long, default_value_t = 18)]
+    pub crf: u32,
+    /// Encoder preset
+    #[arg(long, default_value = "medium")]
+    pub preset: String,
+    /// Replace an existing file
+    #[arg(long)]
+    pub force: bool,
     /// Print a machine summary on stdout
     #[arg(long)]
     pub json: bool,

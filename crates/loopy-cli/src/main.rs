@@ -7,6 +7,7 @@ mod commands;
 mod exit;
 mod interrupt;
 mod output;
+mod progress;
 
 use clap::Parser;
 
@@ -14,12 +15,15 @@ fn main() {
     let cli = args::Cli::parse();
     init_logging(cli.global.verbose, cli.global.quiet);
     output::set_quiet(cli.global.quiet);
+    progress::set_mode(cli.global.progress);
     loopy_media::init(cli.global.verbose > 1);
     let (result, json) = match &cli.command {
         args::Command::Scan(a) => (commands::scan::run(a), a.json),
         args::Command::Plan(a) => (commands::plan::run(a), a.json),
         args::Command::Render(a) => (commands::render::run(a), a.json),
         args::Command::Conform(a) => (commands::conform::run(a), a.json),
+        args::Command::Frames(a) => (commands::frames::run(a), a.info),
+        args::Command::MakeClip(a) => (commands::make_clip::run(a), a.json),
     };
     if let Err(error) = result {
         // A closed stdout (`loopy plan … | head -1`) is the reader's choice, not a failure.

@@ -1,11 +1,10 @@
-//! Output helpers: aligned tables, JSON on stdout, durations for people, progress
-//! bars, `-q`, and files written atomically without replacing anything unless asked to.
+//! Output helpers: aligned tables, JSON on stdout, durations for people, `-q`, and
+//! files written atomically without replacing anything unless asked to.
 //!
 //! Everything printed to stdout goes through a fallible write, so that a closed pipe
 //! (`loopy plan … | head -1`) ends the program quietly instead of panicking.
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,56 +18,6 @@ pub fn set_quiet(quiet: bool) {
 
 pub fn quiet() -> bool {
     QUIET.load(Ordering::Relaxed)
-}
-
-/// A progress bar on stderr, drawn only on a terminal and never with `-q`.
-pub fn progress_bar(total: u64, template: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
-    bar.set_style(
-        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    if !quiet() && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        bar.set_draw_target(ProgressDrawTarget::stderr());
-    }
-    bar
-}
-
-/// Progress of conforming clips (by `conform`, or first thing in a smart render):
-/// frames with an ETA, and the rate and the last clip done.
-pub struct ConformBar(ProgressBar, std::time::Instant);
-
-impl ConformBar {
-    pub fn new() -> Self {
-        ConformBar(
-            progress_bar(
-                0,
-                "{bar:30} conforming {pos}/{len} frames, ETA {eta}  {wide_msg}",
-            ),
-            std::time::Instant::now(),
-        )
-    }
-
-    pub fn finish(&self) {
-        self.0.finish_and_clear();
-    }
-}
-
-impl loopy_media::smart::ConformProgress for ConformBar {
-    fn start(&self, total_frames: u64) {
-        self.0.set_length(total_frames);
-    }
-
-    fn frame(&self) {
-        self.0.inc(1);
-    }
-
-    fn clip_done(&self, path: &str) {
-        let fps = self.0.position() as f64 / self.1.elapsed().as_secs_f64().max(1e-3);
-        self.0.set_message(format!("{fps:.0} fps, {path}"));
-        if self.0.position() >= self.0.length().unwrap_or(0) {
-            self.0.finish_and_clear();
-        }
-    }
 }
 
 /// Prints `text` on stdout; fails (rather than panics) when stdout is closed.

@@ -60,7 +60,7 @@ pub fn run(args: &ConformArgs) -> Result<()> {
         smart: SmartMode::Always,
     };
     let profile = Profile::for_render(&library, &opts).map_err(usage)?;
-    let bar = crate::output::ConformBar::new();
+    let bar = crate::progress::ConformBar::new();
     let started = std::time::Instant::now();
     let interrupt = crate::interrupt::Interrupt::install()?;
     let done = conform_clips(

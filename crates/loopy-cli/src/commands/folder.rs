@@ -18,7 +18,8 @@ pub fn scan(dir: &Path, args: &FolderArgs) -> Result<ScanReport> {
         verify: args.verify,
     };
     let started = Instant::now();
-    let bar = crate::output::progress_bar(
+    let bar = crate::progress::Meter::new(
+        if args.verify { "verify" } else { "scan" },
         0,
         if args.verify {
             "{bar:30} verifying {pos}/{len} files, ETA {eta}… {wide_msg}"
@@ -32,7 +33,7 @@ pub fn scan(dir: &Path, args: &FolderArgs) -> Result<ScanReport> {
         bar.set_message(name.to_string());
     })
     .with_context(|| format!("cannot scan {}", dir.display()))?;
-    bar.finish_and_clear();
+    bar.finish();
 
     if !crate::output::quiet() {
         for skipped in &report.catalog.skipped {

@@ -2,6 +2,8 @@
 
 pub mod conform;
 pub mod folder;
+pub mod frames;
+pub mod make_clip;
 pub mod plan;
 pub mod render;
 pub mod scan;

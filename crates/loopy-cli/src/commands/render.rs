@@ -120,7 +120,8 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     };
 
     let interrupt = crate::interrupt::Interrupt::install()?;
-    let bar = crate::output::progress_bar(
+    let bar = crate::progress::Meter::new(
+        "render",
         plan.stats.total_frames,
         "{bar:30} {pos}/{len} frames  {msg}  ETA {eta}",
     );
@@ -137,10 +138,10 @@ pub fn run(args: &RenderArgs) -> Result<()> {
             ));
         }
     };
-    let conforming = crate::output::ConformBar::new();
+    let conforming = crate::progress::ConformBar::new();
     let result = render::render(&plan, &opts, &interrupt.cancel, &on_progress, &conforming);
     conforming.finish();
-    bar.finish_and_clear();
+    bar.finish();
     let summary = match result {
         Ok(summary) => summary,
         Err(loopy_media::RenderError::Cancelled) => {
@@ -281,7 +282,7 @@ fn refuse_plan_options(args: &RenderArgs) -> Result<()> {
     }
 }
 
-fn parse_size(text: &str) -> Result<(u32, u32)> {
+pub fn parse_size(text: &str) -> Result<(u32, u32)> {
     let bad = || usage(format!("--size `{text}`: expected WxH, like 1280x720"));
     let (w, h) = text.split_once(['x', 'X']).ok_or_else(bad)?;
     let size: (u32, u32) = (

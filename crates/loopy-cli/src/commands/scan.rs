@@ -2,12 +2,19 @@
 
 use crate::args::ScanArgs;
 use crate::output::{format_seconds, Table};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use loopy_core::signature::SEAMLESS_THRESHOLD;
 
 pub fn run(args: &ScanArgs) -> Result<()> {
+    if let Some(sheet) = &args.contact_sheet {
+        crate::output::check_overwrite(sheet, args.force)?;
+    }
     let report = super::folder::scan(&args.dir, &args.folder)?;
     let catalog = &report.catalog;
+    if let Some(sheet) = &args.contact_sheet {
+        loopy_media::library_sheet::write_library_sheet(&args.dir, &catalog.clips, sheet)
+            .with_context(|| format!("cannot write the contact sheet {}", sheet.display()))?;
+    }
     if args.json {
         crate::output::print_json(catalog)?;
         return Ok(());

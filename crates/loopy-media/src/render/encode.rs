@@ -10,6 +10,7 @@ use ff::frame::Video;
 use ff::{Dictionary, Packet};
 use ffmpeg_next as ff;
 use loopy_core::Rational;
+use std::path::Path;
 
 /// Encoder settings from the command line; `None` means the encoder's Loopy default.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +45,16 @@ impl Keyframes {
             || (k > 0 && (i == k || i + k == self.frames))
             || (i > k && (i - k).is_multiple_of(self.gop.max(1)))
     }
+}
+
+/// What a [`VideoSink`] writes: container, codec, size, rate and encoder settings.
+#[derive(Debug, Clone, Copy)]
+pub struct SinkSpec<'a> {
+    pub container: super::output_spec::Container,
+    pub codec: VideoCodec,
+    pub size: (u32, u32),
+    pub fps: Rational,
+    pub settings: &'a EncoderSettings,
 }
 
 pub struct VideoSink {
@@ -209,9 +220,44 @@ impl VideoSink {
     /// Opens the job's temporary output with the video encoder (and audio track) its
     /// options ask for, and writes the header.
     pub fn open(job: &super::RenderJob) -> Result<Self, RenderError> {
-        let (path, container, opts) = (job.temp, job.container, job.opts);
-        let (codec, size, fps, settings) =
-            (opts.codec, opts.size, job.plan.fps_rational, &opts.encoder);
+        let opts = job.opts;
+        let spec = SinkSpec {
+            container: job.container,
+            codec: opts.codec,
+            size: opts.size,
+            fps: job.plan.fps_rational,
+            settings: &opts.encoder,
+        };
+        let mut sink = Self::create(job.temp, &spec)?;
+        sink.audio = super::audio::write_header_with_audio(&mut sink.output, job)?;
+        sink.header_written();
+        Ok(sink)
+    }
+
+    /// A video-only output at `path` (a clip made from raw frames), header written.
+    pub fn open_video_only(path: &Path, spec: &SinkSpec) -> Result<Self, RenderError> {
+        let mut sink = Self::create(path, spec)?;
+        spec.container.write_header(&mut sink.output)?;
+        sink.header_written();
+        Ok(sink)
+    }
+
+    /// The muxer may change the stream's time base when it writes the header.
+    fn header_written(&mut self) {
+        if let Some(stream) = self.output.stream(self.stream) {
+            self.stream_tb = stream.time_base();
+        }
+    }
+
+    /// The output container with its video stream, before the header.
+    fn create(path: &Path, spec: &SinkSpec) -> Result<Self, RenderError> {
+        let SinkSpec {
+            container,
+            codec,
+            size,
+            fps,
+            settings,
+        } = *spec;
         let fail = |what: &'static str| move |e: ff::Error| RenderError::ffmpeg(what, e);
         let mut output = ff::format::output_as(&path, container.muxer())
             .map_err(fail("cannot create the output"))?;
@@ -271,12 +317,6 @@ impl VideoSink {
         stream.set_time_base(encoder_tb);
         stream.set_avg_frame_rate(ff::Rational::new(fps.num() as i32, fps.den() as i32));
         let stream_index = stream.index();
-        // The audio track's length is the video's: total frames · fps.den / fps.num seconds.
-        let audio = super::audio::write_header_with_audio(&mut output, job)?;
-        let stream_tb = output
-            .stream(stream_index)
-            .map(|s| s.time_base())
-            .unwrap_or(encoder_tb);
         let convert = if pix == Pixel::YUV420P {
             None
         } else {
@@ -297,9 +337,9 @@ impl VideoSink {
             encoder,
             stream: stream_index,
             encoder_tb,
-            stream_tb,
+            stream_tb: encoder_tb,
             convert,
-            audio,
+            audio: None,
             fps,
             keyframes: settings.keyframes,
             packet: Packet::empty(),

@@ -147,7 +147,9 @@ impl FitScaler {
 
 /// Copies a yuv420p `picture` into `frame` with its top-left corner at (x, y), both
 /// even: exactly the picture's width of every row, nothing beside it.
-fn place(picture: &Video, frame: &mut Video, x: usize, y: usize) {
+/// Copies a yuv420p `picture` into `frame` with its top-left corner at (`x`, `y`)
+/// (even), row by row.
+pub fn place(picture: &Video, frame: &mut Video, x: usize, y: usize) {
     for plane in 0..3 {
         let shift = usize::from(plane > 0);
         let (w, h) = (

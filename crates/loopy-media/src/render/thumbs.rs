@@ -20,7 +20,8 @@ pub struct ContactSheet {
     tile: (u32, u32),
     sheet: Video,
     scaled: Video,
-    scaler: Scaler,
+    /// Output frames to tiles; `None` for a sheet filled with ready-made tiles.
+    scaler: Option<Scaler>,
 }
 
 impl ContactSheet {
@@ -28,28 +29,50 @@ impl ContactSheet {
         let tiles = total_frames.div_ceil(every).clamp(1, MAX_TILES);
         let th =
             ((TILE_WIDTH as u64 * frame_size.1 as u64 / frame_size.0 as u64) as u32 & !1).max(2);
+        let mut sheet = Self::grid((TILE_WIDTH, th), tiles)?;
+        sheet.every = every;
+        sheet.scaler = Some(
+            Scaler::get(
+                Pixel::YUV420P,
+                frame_size.0,
+                frame_size.1,
+                Pixel::YUV420P,
+                TILE_WIDTH,
+                th,
+                Flags::AREA,
+            )
+            .map_err(|e| RenderError::ffmpeg("thumbnail scaler", e))?,
+        );
+        Ok(sheet)
+    }
+
+    /// An empty (black) sheet of `tiles` tiles of `tile` size, six to a row, filled
+    /// with [`ContactSheet::place`].
+    pub fn grid(tile: (u32, u32), tiles: u64) -> Result<Self, RenderError> {
+        let tiles = tiles.clamp(1, MAX_TILES);
         let columns = COLUMNS.min(tiles as u32);
         let rows = (tiles as u32).div_ceil(columns);
-        let mut sheet = Video::new(Pixel::YUV420P, columns * TILE_WIDTH, rows * th);
+        let mut sheet = Video::new(Pixel::YUV420P, columns * tile.0, rows * tile.1);
         super::scale::fill_black(&mut sheet);
-        let scaler = Scaler::get(
-            Pixel::YUV420P,
-            frame_size.0,
-            frame_size.1,
-            Pixel::YUV420P,
-            TILE_WIDTH,
-            th,
-            Flags::AREA,
-        )
-        .map_err(|e| RenderError::ffmpeg("thumbnail scaler", e))?;
         Ok(ContactSheet {
-            every,
+            every: 1,
             tiles,
-            tile: (TILE_WIDTH, th),
+            tile,
             sheet,
-            scaled: Video::new(Pixel::YUV420P, TILE_WIDTH, th),
-            scaler,
+            scaled: Video::new(Pixel::YUV420P, tile.0, tile.1),
+            scaler: None,
         })
+    }
+
+    /// Puts a tile-sized yuv420p `picture` at position `n` (left to right, top to
+    /// bottom); positions past the sheet are left out.
+    pub fn place(&mut self, n: u64, picture: &Video) {
+        if n >= self.tiles {
+            return;
+        }
+        let n = n as u32;
+        let (x, y) = ((n % COLUMNS) * self.tile.0, (n / COLUMNS) * self.tile.1);
+        super::scale::place(picture, &mut self.sheet, x as usize, y as usize);
     }
 
     /// Takes output frame `k` into the sheet when it is due.
@@ -57,25 +80,14 @@ impl ContactSheet {
         if !k.is_multiple_of(self.every) || k / self.every >= self.tiles {
             return Ok(());
         }
-        self.scaler
-            .run(frame, &mut self.scaled)
-            .map_err(|e| RenderError::ffmpeg("thumbnail", e))?;
-        let n = (k / self.every) as u32;
-        let (x, y) = ((n % COLUMNS) * self.tile.0, (n / COLUMNS) * self.tile.1);
-        for plane in 0..3 {
-            let shift = if plane == 0 { 0 } else { 1 };
-            let (w, h) = (
-                (self.tile.0 >> shift) as usize,
-                (self.tile.1 >> shift) as usize,
-            );
-            let (src_stride, dst_stride) = (self.scaled.stride(plane), self.sheet.stride(plane));
-            let (ox, oy) = ((x >> shift) as usize, (y >> shift) as usize);
-            for row in 0..h {
-                let src = &self.scaled.data(plane)[row * src_stride..row * src_stride + w];
-                let start = (oy + row) * dst_stride + ox;
-                self.sheet.data_mut(plane)[start..start + w].copy_from_slice(src);
-            }
+        if let Some(scaler) = self.scaler.as_mut() {
+            scaler
+                .run(frame, &mut self.scaled)
+                .map_err(|e| RenderError::ffmpeg("thumbnail", e))?;
         }
+        let scaled = std::mem::replace(&mut self.scaled, Video::empty());
+        self.place(k / self.every, &scaled);
+        self.scaled = scaled;
         Ok(())
     }
 
