@@ -1,9 +1,10 @@
 """Measures bench/comfyui: graph vs command line, and the server's memory. Run by
-bench/comfyui with ComfyUI's Python (it has requests)."""
+bench/comfyui with ComfyUI's Python (it has aiohttp)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
-import requests
+import aiohttp
 
 PLAN = [
     "--duration",
@@ -71,19 +72,32 @@ def graph(library: Path, prefix: str, seed: int) -> dict:
 
 
 def run_graph(url: str, workflow: dict) -> float:
-    started = time.monotonic()
-    r = requests.post(
-        f"{url}/prompt", json={"prompt": workflow, "client_id": str(uuid.uuid4())}
-    )
-    r.raise_for_status()
-    prompt_id = r.json()["prompt_id"]
-    while True:
-        entry = requests.get(f"{url}/history/{prompt_id}").json().get(prompt_id)
-        if entry and entry["status"].get("status_str") in ("success", "error"):
-            if entry["status"]["status_str"] != "success":
-                raise SystemExit(f"graph failed: {entry['status']}")
-            return time.monotonic() - started
-        time.sleep(0.05)
+    """Queues the graph and waits for its end on the websocket (polling /history would
+    load the server, which shares the two cores with the render)."""
+    return asyncio.run(_run_graph(url, workflow))
+
+
+async def _run_graph(url: str, workflow: dict) -> float:
+    client_id = str(uuid.uuid4())
+    ws_url = f"{url.replace('http', 'ws')}/ws?clientId={client_id}"
+    async with aiohttp.ClientSession() as session, session.ws_connect(ws_url) as ws:
+        started = time.monotonic()
+        body = {"prompt": workflow, "client_id": client_id}
+        async with session.post(f"{url}/prompt", json=body) as r:
+            r.raise_for_status()
+            prompt_id = (await r.json())["prompt_id"]
+        async for message in ws:
+            if message.type != aiohttp.WSMsgType.TEXT:
+                continue
+            event = json.loads(message.data)
+            data = event.get("data", {})
+            if data.get("prompt_id") != prompt_id:
+                continue
+            if event["type"] == "execution_success":
+                return time.monotonic() - started
+            if event["type"] in ("execution_error", "execution_interrupted"):
+                raise SystemExit(f"graph failed: {data}")
+    raise SystemExit("the websocket closed before the graph ended")
 
 
 def run_cli(loopy: str, library: Path, out: Path, seed: int) -> float:
@@ -146,27 +160,33 @@ def main() -> None:
 
     cli_times, graph_times, growth = [], [], []
     for i in range(args.repeat):
-        shutil.rmtree(transitions, ignore_errors=True)
         seed = 100 + i  # the same plan on both sides; a new one each round, so
         # ComfyUI plans and renders again instead of answering from its cache
-        cli_times.append(run_cli(loopy, args.library, out_dir / f"cli-{i}.mp4", seed))
-        shutil.rmtree(transitions, ignore_errors=True)
-        before = rss_mb(pid)
-        peak = [before]
-        done = threading.Event()
+        # Alternate which side goes first, and flush the previous output to disk
+        # first, so neither pays for the other's writeback.
+        for side in ("cli", "graph") if i % 2 == 0 else ("graph", "cli"):
+            shutil.rmtree(transitions, ignore_errors=True)
+            os.sync()
+            if side == "cli":
+                cli_times.append(
+                    run_cli(loopy, args.library, out_dir / f"cli-{i}.mp4", seed)
+                )
+                continue
+            before = rss_mb(pid)
+            peak = [before]
+            done = threading.Event()
 
-        def sample(peak: list[float] = peak, done: threading.Event = done) -> None:
-            while not done.wait(0.05):
-                peak.append(rss_mb(pid))
+            def sample(peak: list[float] = peak, done: threading.Event = done) -> None:
+                while not done.wait(0.05):
+                    peak.append(rss_mb(pid))
 
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        graph_times.append(
-            run_graph(args.url, graph(args.library, f"loopy-bench/graph-{i}", seed))
-        )
-        done.set()
-        sampler.join()
-        growth.append(max(peak) - before)
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            prefix = f"loopy-bench/graph-{i}"
+            graph_times.append(run_graph(args.url, graph(args.library, prefix, seed)))
+            done.set()
+            sampler.join()
+            growth.append(max(peak) - before)
 
     cli, node = statistics.median(cli_times), statistics.median(graph_times)
     print(

@@ -13,7 +13,6 @@ import json
 import signal
 import subprocess
 import threading
-import time
 from collections import deque
 from typing import IO
 
@@ -104,9 +103,14 @@ class LoopyProcess:
     def wait(self) -> str:
         """Waits for the binary, pumping progress; its stdout text when it succeeded,
         else LoopyFailed with its message."""
-        while self.proc.poll() is None:
+        while True:
             self.pump()
-            time.sleep(POLL_S)
+            try:
+                # Returns as soon as the binary exits: no poll interval added to a run.
+                self.proc.wait(timeout=POLL_S)
+                break
+            except subprocess.TimeoutExpired:
+                continue
         return self.finish()
 
     def finish(self) -> str:
