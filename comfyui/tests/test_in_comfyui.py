@@ -341,6 +341,57 @@ class InComfyUI(unittest.TestCase):
         with Image.open(DEST / "ComfyUI/temp" / sheet["subfolder"] / sheet["filename"]) as png:
             self.assertEqual(png.size, (3 * 192, 108))
 
+    def test_audio_input_is_muxed_into_the_one_file(self) -> None:
+        folder = self.library_folder("audio")
+        sound = DEST / "ComfyUI/input" / f"{self.input_dir.name}.wav"
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:duration=3",
+                "-ac",
+                "2",
+                str(sound),
+            ],
+            check=True,
+        )
+        self.addCleanup(sound.unlink, missing_ok=True)
+        graph = self.prompt(folder, "audio", **{"2": {"duration": "8s"}})
+        del graph["4"]
+        graph["7"] = {"class_type": "LoadAudio", "inputs": {"audio": sound.name}}
+        graph["3"]["inputs"]["audio"] = ["7", 0]
+        _, entry = self.run_ok(graph)
+        rendered = self.output_file(entry["outputs"]["3"]["images"][0])
+        streams = json.loads(
+            subprocess.run(
+                [
+                    "ffprobe",
+                    "-v",
+                    "error",
+                    "-show_entries",
+                    "stream=codec_type,codec_name,duration",
+                    "-of",
+                    "json",
+                    str(rendered),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )["streams"]
+        kinds = {s["codec_type"]: s for s in streams}
+        self.assertEqual(set(kinds), {"video", "audio"})
+        self.assertEqual(kinds["audio"]["codec_name"], "aac")
+        # The 3-second sound is looped to the video's length.
+        gap = abs(float(kinds["audio"]["duration"]) - float(kinds["video"]["duration"]))
+        self.assertLess(gap, 0.1, streams)
+        self.assertEqual(decode_errors(rendered), "")
+
     def test_same_prompt_is_cached_and_a_changed_folder_runs_again(self) -> None:
         folder = self.library_folder("cache")
         graph = self.prompt(folder, "cache")
@@ -452,7 +503,7 @@ class InComfyUI(unittest.TestCase):
         ).stdout
         self.assertEqual(running.strip(), "", "the loopy process is still running")
 
-    def test_bad_folders_give_loopys_message(self) -> None:
+    def test_bad_folders_and_inputs_give_clear_errors(self) -> None:
         junk = self.input_dir / "junk"
         junk.mkdir(parents=True, exist_ok=True)
         (junk / "notes.mp4").write_text("this is not a video")
@@ -467,6 +518,17 @@ class InComfyUI(unittest.TestCase):
         )
         self.assertEqual(r.status_code, 400)
         self.assertIn("does not exist", r.text)
+        # Other inputs that can be checked without running are refused at once too.
+        folder = self.library_folder("checked")
+        for node, change, says in [
+            ("2", {"signals": "talk=3"}, "between -1 and 1"),
+            ("2", {"duration": "soon"}, "duration"),
+            ("3", {"size": "custom", "width": 641}, "even"),
+        ]:
+            graph = self.prompt(folder, "checked", **{node: change})
+            r = requests.post(f"{self.url}/prompt", json={"prompt": graph})
+            self.assertEqual(r.status_code, 400, change)
+            self.assertIn(says, r.text)
 
 
 if __name__ == "__main__":
