@@ -330,6 +330,28 @@ class InComfyUI(unittest.TestCase):
         self.assertGreater(planned, 500)
         self.assertEqual(frame_count(rendered), planned)
         self.assertEqual(decode_errors(rendered), "")
+        # Browser-playable: H.264 yuv420p with the index first (+faststart).
+        probe = subprocess.run(
+            [
+                "ffprobe",
+                "-v",
+                "error",
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                "stream=codec_name,pix_fmt",
+                "-of",
+                "csv=p=0",
+                str(rendered),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        self.assertEqual(probe, "h264,yuv420p")
+        head = rendered.read_bytes()[: 1 << 20]
+        self.assertIn(b"moov", head)
+        self.assertLess(head.index(b"moov"), head.index(b"mdat") if b"mdat" in head else 1 << 20)
         self.assertEqual(frame_count(saved), planned)
         self.assertEqual(decode_errors(saved), "")
         # Progress from the binary reached the Render node's bar.
