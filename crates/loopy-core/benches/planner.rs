@@ -65,7 +65,7 @@ fn main() {
     let model = loopy_core::weights::WeightModel::new(&ModeSpec::Uniform, &seams, vec![1.0; 1000])
         .unwrap_or_else(|e| panic!("{e}"));
     let t = Instant::now();
-    let mut chain = loopy_core::chain::Chain::new(&model, 1, 5, None);
+    let mut chain = loopy_core::chain::Chain::new(std::rc::Rc::new(model), 1, 5, None);
     let mut sum = 0;
     for _ in 0..1_000_001 {
         sum += chain.next_clip();

@@ -49,8 +49,8 @@ impl NgramGuard {
 }
 
 /// A seeded walk over the clips.
-pub struct Chain<'m> {
-    model: &'m WeightModel,
+pub struct Chain {
+    model: Rc<WeightModel>,
     /// Base weights per predecessor, built on first use.
     rows: Vec<Option<Rc<AliasTable>>>,
     initial: Rc<AliasTable>,
@@ -124,20 +124,20 @@ fn table(weights: impl Iterator<Item = f64>) -> Rc<AliasTable> {
     Rc::new(AliasTable::new(weights.collect()))
 }
 
-impl<'m> Chain<'m> {
+impl Chain {
     /// `history` is the hard window (already fitted to the library); `avoid_ngrams`
     /// of 2 or more turns the n-gram rule on.
     pub fn new(
-        model: &'m WeightModel,
+        model: Rc<WeightModel>,
         seed: u64,
         history: usize,
         avoid_ngrams: Option<usize>,
     ) -> Self {
         let n = model.len();
         Chain {
-            model,
             rows: vec![None; n],
             initial: table((0..n).map(|b| model.initial(b))),
+            model,
             last_used: vec![NEVER; n],
             pos: 0,
             history: history as u64,
@@ -178,23 +178,42 @@ impl<'m> Chain<'m> {
         !(check_ngrams && self.ngrams.as_mut().is_some_and(|g| g.would_repeat(b)))
     }
 
+    /// Goes on with other weights (a live signal change): the history, n-grams,
+    /// previous pick and random stream carry on, so the walk stays deterministic.
+    pub fn set_model(&mut self, model: Rc<WeightModel>) {
+        let n = model.len();
+        self.rows = vec![None; n];
+        self.initial = table((0..n).map(|b| model.initial(b)));
+        self.model = model;
+    }
+
     /// The next clip of the sequence.
     pub fn next_clip(&mut self) -> usize {
         let pick = self.draw();
+        self.record(pick);
+        pick
+    }
+
+    /// Takes `pick` as the next clip without drawing (a clip queued by hand): it
+    /// enters the history like any other.
+    pub fn force_next(&mut self, pick: usize) {
+        self.record(pick);
+    }
+
+    fn record(&mut self, pick: usize) {
         self.last_used[pick] = self.pos;
         self.pos += 1;
         if let Some(g) = self.ngrams.as_mut() {
             g.record(pick);
         }
         self.prev = Some(pick);
-        pick
     }
 
     fn draw(&mut self) -> usize {
         let row = match self.prev {
             None => Rc::clone(&self.initial),
             Some(a) => {
-                let model = self.model;
+                let model = &self.model;
                 Rc::clone(
                     self.rows[a]
                         .get_or_insert_with(|| table((0..model.len()).map(|b| model.weight(a, b)))),

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod chain;
 pub mod error;
 pub mod fit;
+pub mod live;
 pub mod manifest;
 pub mod orientation;
 pub mod plan;

@@ -129,37 +129,17 @@ fn check_plan_size(
     Ok(())
 }
 
-/// Makes a plan. Same catalog + same options (seed included) ⇒ the same plan, bit for bit.
-pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Planned, PlanError> {
-    let clips = &catalog.clips;
+/// Each clip's share before transition weights: its manifest weight and the signals,
+/// zero for clips nothing leads to (matrix modes) and clips too short to hold a
+/// cross-fade at both ends. Fails when no clip is left. Warnings are added to `warnings`.
+fn clip_targets(
+    clips: &[crate::catalog::ClipInfo],
+    opts: &PlanOptions,
+    fps: Rational,
+    crossfade: u64,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<f64>, usize), PlanError> {
     let n = clips.len();
-    if n == 0 {
-        return Err(PlanError::EmptyCatalog);
-    }
-    let mut warnings = Vec::new();
-    if !(opts.signal_strength.is_finite() && opts.signal_strength >= 0.0) {
-        return Err(PlanError::InvalidOption(format!(
-            "--signal-strength must be a number ≥ 0, got {}",
-            opts.signal_strength
-        )));
-    }
-    if let Some(k) = opts.avoid_ngrams {
-        if k < 2 {
-            return Err(PlanError::InvalidOption(format!(
-                "--avoid-ngrams must be 2 or more, got {k}"
-            )));
-        }
-    }
-    if opts.length == Length::Entries(0) {
-        return Err(PlanError::InvalidOption(
-            "the plan needs at least one clip".into(),
-        ));
-    }
-    let fps = match opts.fps {
-        Some(f) => f,
-        None => catalog.most_common_fps().ok_or(PlanError::EmptyCatalog)?,
-    };
-
     let mut target = target_factors(clips, &opts.signals, opts.signal_strength);
     for signal in &opts.signals {
         if !clips
@@ -179,14 +159,6 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Planned, PlanError>
                 ));
             }
         }
-    }
-
-    let crossfade = opts.crossfade.frames_at(fps);
-    if crossfade == 0 && opts.crossfade.is_nonzero() {
-        return Err(PlanError::InvalidCrossfade(
-            opts.crossfade.to_string(),
-            format!("shorter than one frame at {fps} fps; use 0 or at least 1f"),
-        ));
     }
     // A clip must hold a cross-fade at each end; shorter ones sit this plan out.
     let mut usable = 0;
@@ -220,6 +192,60 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Planned, PlanError>
                 .into(),
         );
     }
+    Ok((target, usable))
+}
+
+/// What planning needs besides the walk: the output rate and cross-fade, the weights,
+/// the history window actually used, and the warnings so far.
+pub struct Prepared {
+    pub fps: Rational,
+    pub crossfade: u64,
+    pub seams: SeamMatrix,
+    pub model: WeightModel,
+    pub history: usize,
+    pub warnings: Vec<String>,
+}
+
+/// Validates `opts` against `catalog` and builds the weights (shared by finite plans
+/// and the live chain of `loopy serve`).
+pub fn prepare(catalog: &Catalog, opts: &PlanOptions) -> Result<Prepared, PlanError> {
+    let clips = &catalog.clips;
+    let n = clips.len();
+    if n == 0 {
+        return Err(PlanError::EmptyCatalog);
+    }
+    let mut warnings = Vec::new();
+    if !(opts.signal_strength.is_finite() && opts.signal_strength >= 0.0) {
+        return Err(PlanError::InvalidOption(format!(
+            "--signal-strength must be a number ≥ 0, got {}",
+            opts.signal_strength
+        )));
+    }
+    if let Some(k) = opts.avoid_ngrams {
+        if k < 2 {
+            return Err(PlanError::InvalidOption(format!(
+                "--avoid-ngrams must be 2 or more, got {k}"
+            )));
+        }
+    }
+    if opts.length == Length::Entries(0) {
+        return Err(PlanError::InvalidOption(
+            "the plan needs at least one clip".into(),
+        ));
+    }
+    let fps = match opts.fps {
+        Some(f) => f,
+        None => catalog.most_common_fps().ok_or(PlanError::EmptyCatalog)?,
+    };
+
+    let crossfade = opts.crossfade.frames_at(fps);
+    if crossfade == 0 && opts.crossfade.is_nonzero() {
+        return Err(PlanError::InvalidCrossfade(
+            opts.crossfade.to_string(),
+            format!("shorter than one frame at {fps} fps; use 0 or at least 1f"),
+        ));
+    }
+    let (target, usable) = clip_targets(clips, opts, fps, crossfade, &mut warnings)?;
     check_plan_size(clips, &target, opts.length, fps, crossfade)?;
 
     let seams = SeamMatrix::from_clips(clips);
@@ -234,7 +260,47 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Planned, PlanError>
         ));
     }
 
-    let mut chain = Chain::new(&model, opts.seed, history, opts.avoid_ngrams);
+    Ok(Prepared {
+        fps,
+        crossfade,
+        seams,
+        model,
+        history,
+        warnings,
+    })
+}
+
+/// The weight model for `signals` in place of the options' own (a live signal change);
+/// `prepared` is what [`prepare`] made of the same catalog and options.
+pub fn model_for_signals(
+    catalog: &Catalog,
+    opts: &PlanOptions,
+    prepared: (Rational, u64, &SeamMatrix),
+    signals: &[Signal],
+) -> Result<WeightModel, PlanError> {
+    let (fps, crossfade, seams) = prepared;
+    let opts = PlanOptions {
+        signals: signals.to_vec(),
+        ..opts.clone()
+    };
+    let mut ignored = Vec::new();
+    let (target, _) = clip_targets(&catalog.clips, &opts, fps, crossfade, &mut ignored)?;
+    WeightModel::new(&opts.mode, seams, target)
+}
+
+/// Makes a plan. Same catalog + same options (seed included) ⇒ the same plan, bit for bit.
+pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Planned, PlanError> {
+    let clips = &catalog.clips;
+    let n = clips.len();
+    let Prepared {
+        fps,
+        crossfade,
+        seams,
+        model,
+        history,
+        warnings,
+    } = prepare(catalog, opts)?;
+    let mut chain = Chain::new(std::rc::Rc::new(model), opts.seed, history, opts.avoid_ngrams);
     let mut timeline = Timeline::new(fps, crossfade);
     let mut sequence = Vec::new();
     let target_frames = match opts.length {
