@@ -2,19 +2,12 @@
 //! the transition cache or encoded (each transition decodes only k frames of either
 //! side, from the IDR at len − k of A and at 0 of B), all joined by packet copy.
 
-use super::conform::conformed_frames;
-use super::pieces::{
-    check_joinable, conformed_path, decode_frames, for_packets, parameters, transition_path,
-};
+use super::pieces::{conformed_path, for_packets, parameters, transition_path};
 use super::Profile;
 use crate::error::RenderError;
-use crate::render::blend::{blend_into, incoming_weight};
-use crate::render::encode::VideoSink;
-use crate::render::temp::TempOutput;
-use crate::render::{Container, CopyMode, RenderJob, RenderOptions};
+use crate::render::RenderJob;
 use ffmpeg_next as ff;
 use loopy_core::spans::SpanSource;
-use loopy_core::Plan;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -153,50 +146,15 @@ fn encode_transition(
     a: usize,
     b: usize,
 ) -> Result<(), RenderError> {
-    let plan = job.plan;
-    let (clip_a, clip_b) = (&plan.clips[a], &plan.clips[b]);
-    let k = profile.crossfade;
-    let frames_a = conformed_frames(clip_a, profile);
-    let tails = decode_frames(
-        &conformed_path(profile, root, clip_a),
-        frames_a.saturating_sub(k),
-        k,
-    )?;
-    let mut heads = decode_frames(&conformed_path(profile, root, clip_b), 0, k)?;
-    let target = transition_path(profile, root, clip_a, clip_b);
-    if let Some(dir) = target.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| RenderError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    }
-    let temp = TempOutput::beside(&target)?;
-    let piece_plan = Plan::single(&plan.root, clip_a.clone(), profile.fps);
-    let opts = RenderOptions {
-        output: target.clone(),
-        encoder: profile.encoder(k, 1),
-        copy: CopyMode::Never,
-        audio: None,
-        thumbnails_every: None,
-        ..job.opts.clone()
-    };
-    let piece_job = RenderJob {
-        plan: &piece_plan,
-        placements: &[],
-        spans: &[],
-        opts: &opts,
-        container: Container::Mkv,
-        temp: temp.path(),
-    };
-    let mut sink = VideoSink::open(&piece_job)?;
-    for (j, (head, tail)) in heads.iter_mut().zip(&tails).enumerate() {
-        crate::render::frames::make_writable(head).map_err(|e| RenderError::ffmpeg("blend", e))?;
-        blend_into(head, tail, incoming_weight(j as u64, k));
-        sink.write(head, j as u64)?;
-    }
-    sink.finish()?;
-    check_joinable(profile, root, temp.path())?;
-    temp.persist(&target, true)
+    let (clip_a, clip_b) = (&job.plan.clips[a], &job.plan.clips[b]);
+    super::transition::encode_crossfade(
+        profile,
+        root,
+        clip_a,
+        super::transition::tail_start(profile, clip_a),
+        clip_b,
+        &transition_path(profile, root, clip_a, clip_b),
+    )
 }
 
 /// Renders `job` by joining pieces; every clip it uses must be conformed. Returns the

@@ -22,6 +22,7 @@ pub mod conform;
 pub mod execute;
 pub mod pieces;
 pub mod profile;
+pub mod transition;
 
 pub use conform::{conform_clips, ConformProgress, ConformReport};
 pub use profile::Profile;

@@ -1,0 +1,59 @@
+//! Encoding one cross-fade piece: k conformed frames of clip A from one of its IDR
+//! frames (len − k for a planned transition, any later GOP start for a live cut)
+//! blended with B's first k frames, written as one closed GOP with the profile, so it
+//! joins A's body before it and B's body after it by packet copy.
+
+use super::conform::conformed_frames;
+use super::pieces::{check_joinable, conformed_path, decode_frames};
+use super::Profile;
+use crate::error::RenderError;
+use crate::render::blend::{blend_into, incoming_weight};
+use crate::render::encode::{SinkSpec, VideoSink};
+use crate::render::temp::TempOutput;
+use crate::render::Container;
+use loopy_core::plan::PlanClip;
+use std::path::Path;
+
+/// Where a cross-fade from `a` starts: its last k frames.
+pub fn tail_start(profile: &Profile, a: &PlanClip) -> u64 {
+    conformed_frames(a, profile).saturating_sub(profile.crossfade)
+}
+
+/// Encodes the cross-fade from `a` (its conformed frames `from..from + k`, `from` an
+/// IDR frame) into `b` to `target`, atomically.
+pub fn encode_crossfade(
+    profile: &Profile,
+    root: &Path,
+    a: &PlanClip,
+    from: u64,
+    b: &PlanClip,
+    target: &Path,
+) -> Result<(), RenderError> {
+    let k = profile.crossfade;
+    let tails = decode_frames(&conformed_path(profile, root, a), from, k)?;
+    let mut heads = decode_frames(&conformed_path(profile, root, b), 0, k)?;
+    if let Some(dir) = target.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| RenderError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let temp = TempOutput::beside(target)?;
+    let settings = profile.encoder(k, 1);
+    let spec = SinkSpec {
+        container: Container::Mkv,
+        codec: profile.video_codec(),
+        size: (profile.width, profile.height),
+        fps: profile.fps,
+        settings: &settings,
+    };
+    let mut sink = VideoSink::open_video_only(temp.path(), &spec)?;
+    for (j, (head, tail)) in heads.iter_mut().zip(&tails).enumerate() {
+        crate::render::frames::make_writable(head).map_err(|e| RenderError::ffmpeg("blend", e))?;
+        blend_into(head, tail, incoming_weight(j as u64, k));
+        sink.write(head, j as u64)?;
+    }
+    sink.finish()?;
+    check_joinable(profile, root, temp.path())?;
+    temp.persist(target, true)
+}
