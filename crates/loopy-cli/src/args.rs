@@ -45,6 +45,8 @@ pub enum Command {
     Frames(FramesArgs),
     /// Encode raw RGB24 frames from stdin into a clip (for programs)
     MakeClip(Box<MakeClipArgs>),
+    /// Stream the folder endlessly as live HLS, steerable over an HTTP API
+    Serve(Box<ServeArgs>),
 }
 
 /// How to find the clips of a folder; shared by every command that reads one.
@@ -304,4 +306,32 @@ pub struct MakeClipArgs {
     /// Print a machine summary on stdout
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The clip folder
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub folder: FolderArgs,
+    #[command(flatten)]
+    pub plan: PlanOptionArgs,
+    #[command(flatten)]
+    pub encode: EncodeArgs,
+    /// Address to listen on (port 0 picks a free one)
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Bearer token for the control API (default: $LOOPY_TOKEN, else a random one,
+    /// printed at start)
+    #[arg(long, env = "LOOPY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Viewing (playlist, segments, state, metrics) needs the token too
+    #[arg(long)]
+    pub protect_viewing: bool,
+    /// Segments listed in the playlist (at least 6, and at least 3 target durations)
+    #[arg(long, default_value_t = 6)]
+    pub window: usize,
+    /// Produce as fast as the CPU allows instead of in real time (soak tests)
+    #[arg(long)]
+    pub unpaced: bool,
 }

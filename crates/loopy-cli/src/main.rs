@@ -24,6 +24,7 @@ fn main() {
         args::Command::Conform(a) => (commands::conform::run(a), a.json),
         args::Command::Frames(a) => (commands::frames::run(a), a.info),
         args::Command::MakeClip(a) => (commands::make_clip::run(a), a.json),
+        args::Command::Serve(a) => (commands::serve::run(a), false),
     };
     if let Err(error) = result {
         // A closed stdout (`loopy plan … | head -1`) is the reader's choice, not a failure.

@@ -300,7 +300,12 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Planned, PlanError>
         history,
         warnings,
     } = prepare(catalog, opts)?;
-    let mut chain = Chain::new(std::rc::Rc::new(model), opts.seed, history, opts.avoid_ngrams);
+    let mut chain = Chain::new(
+        std::rc::Rc::new(model),
+        opts.seed,
+        history,
+        opts.avoid_ngrams,
+    );
     let mut timeline = Timeline::new(fps, crossfade);
     let mut sequence = Vec::new();
     let target_frames = match opts.length {

@@ -7,6 +7,7 @@ pub mod error;
 pub mod ffmpeg_log;
 pub mod fingerprint;
 pub mod library_sheet;
+pub mod live;
 pub mod orient;
 pub mod probe;
 pub mod rawframes;

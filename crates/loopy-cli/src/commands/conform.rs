@@ -35,31 +35,7 @@ pub fn run(args: &ConformArgs) -> Result<()> {
             .most_common_fps()
             .ok_or_else(|| usage("no clip to take a frame rate from"))?,
     };
-    let clips: Vec<PlanClip> = catalog.clips.iter().map(PlanClip::from_clip).collect();
-    // The library as one plan: the profile is what a render of it would use.
-    let mut library = Plan::single(&catalog.root, clips[0].clone(), fps);
-    library.clips = clips.clone();
-    library.sequence = (0..clips.len()).collect();
-    library.crossfade_frames = crossfade.frames_at(fps);
-    let size = encoding
-        .size
-        .or_else(|| most_common(clips.iter().map(|c| (c.width, c.height))))
-        .unwrap_or((1280, 720));
-    let opts = RenderOptions {
-        output: Path::new(&catalog.root).join("conform"),
-        size,
-        fit: encoding.fit,
-        codec: encoding.codec,
-        encoder: encoding.encoder,
-        copy: CopyMode::Never,
-        force: true,
-        skip_bad: false,
-        verify: false,
-        thumbnails_every: None,
-        audio: None,
-        smart: SmartMode::Always,
-    };
-    let profile = Profile::for_render(&library, &opts).map_err(usage)?;
+    let (clips, profile) = library_profile(catalog, fps, crossfade, encoding)?;
     let bar = crate::progress::ConformBar::new();
     let started = std::time::Instant::now();
     let interrupt = crate::interrupt::Interrupt::install()?;
@@ -101,6 +77,45 @@ pub fn run(args: &ConformArgs) -> Result<()> {
         ),
         false,
     )
+}
+
+/// The profile a library is conformed to for `fps`, `crossfade` and the encoding
+/// options (what a render or a stream of it would use), with its clips.
+pub fn library_profile(
+    catalog: &loopy_core::Catalog,
+    fps: Rational,
+    crossfade: CrossfadeSpec,
+    encoding: Encoding,
+) -> Result<(Vec<PlanClip>, Profile)> {
+    let clips: Vec<PlanClip> = catalog.clips.iter().map(PlanClip::from_clip).collect();
+    let first = clips
+        .first()
+        .ok_or_else(|| usage("no usable clip in the library"))?;
+    // The library as one plan: the profile is what a render of it would use.
+    let mut library = Plan::single(&catalog.root, first.clone(), fps);
+    library.clips = clips.clone();
+    library.sequence = (0..clips.len()).collect();
+    library.crossfade_frames = crossfade.frames_at(fps);
+    let size = encoding
+        .size
+        .or_else(|| most_common(clips.iter().map(|c| (c.width, c.height))))
+        .unwrap_or((1280, 720));
+    let opts = RenderOptions {
+        output: Path::new(&catalog.root).join("conform"),
+        size,
+        fit: encoding.fit,
+        codec: encoding.codec,
+        encoder: encoding.encoder,
+        copy: CopyMode::Never,
+        force: true,
+        skip_bad: false,
+        verify: false,
+        thumbnails_every: None,
+        audio: None,
+        smart: SmartMode::Always,
+    };
+    let profile = Profile::for_render(&library, &opts).map_err(usage)?;
+    Ok((clips, profile))
 }
 
 fn status(dir: &Path, json: bool) -> Result<()> {

@@ -7,3 +7,4 @@ pub mod make_clip;
 pub mod plan;
 pub mod render;
 pub mod scan;
+pub mod serve;

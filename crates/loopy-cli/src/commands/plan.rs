@@ -136,6 +136,20 @@ impl ParsedPlanArgs {
 
 /// Plans over a scanned catalog; reads the example or matrix file the mode needs.
 pub fn make_plan(catalog: &Catalog, args: &PlanOptionArgs, parsed: ParsedPlanArgs) -> Result<Plan> {
+    let opts = plan_options(catalog, args, parsed)?;
+    let planned = planner::plan(catalog, &opts)?;
+    for warning in &planned.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(planned.plan)
+}
+
+/// The planner's options from the command line (shared with `serve`'s endless plan).
+pub fn plan_options(
+    catalog: &Catalog,
+    args: &PlanOptionArgs,
+    parsed: ParsedPlanArgs,
+) -> Result<PlanOptions> {
     let find = |name: &str| catalog.find(name);
     let mode = match parsed.mode {
         "uniform" => ModeSpec::Uniform,
@@ -186,11 +200,7 @@ pub fn make_plan(catalog: &Catalog, args: &PlanOptionArgs, parsed: ParsedPlanArg
         signals: parsed.signals,
         signal_strength: args.signal_strength.unwrap_or(0.5),
     };
-    let planned = planner::plan(catalog, &opts)?;
-    for warning in &planned.warnings {
-        tracing::warn!("{warning}");
-    }
-    Ok(planned.plan)
+    Ok(opts)
 }
 
 fn read_text(path: &Path) -> Result<String> {

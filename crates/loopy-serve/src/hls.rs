@@ -1,0 +1,174 @@
+//! The HLS window: the segments a player can fetch, and the media playlist over them.
+//!
+//! Rules kept here (RFC 8216 and what players expect of a live stream): a constant
+//! `EXT-X-TARGETDURATION` that no `EXTINF` exceeds, `EXTINF` from the real frame count
+//! with three decimals, a sliding window of at least six segments and three target
+//! durations, segments that left the playlist still fetchable for one more window, a
+//! media sequence that only grows, `EXT-X-PROGRAM-DATE-TIME` on every segment, and
+//! each clip change as an `EXT-X-DATERANGE`.
+
+use loopy_core::Rational;
+use std::collections::VecDeque;
+use std::fmt::Write;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// A clip that starts inside a segment (at its cross-fade), for `EXT-X-DATERANGE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClipChange {
+    pub frame: u64,
+    pub clip: String,
+}
+
+#[derive(Debug)]
+pub struct HlsSegment {
+    pub sequence: u64,
+    pub first_frame: u64,
+    pub frames: u64,
+    pub bytes: axum::body::Bytes,
+    /// Wall-clock time of the segment's first frame.
+    pub date: SystemTime,
+    pub changes: Vec<ClipChange>,
+}
+
+pub struct Window {
+    segments: VecDeque<Arc<HlsSegment>>,
+    /// Segments listed in the playlist.
+    listed: usize,
+    /// Longest segment allowed, in whole seconds.
+    target_duration: u64,
+    fps: Rational,
+    discontinuity_sequence: u64,
+}
+
+impl Window {
+    pub fn new(listed: usize, target_duration: u64, fps: Rational) -> Self {
+        Window {
+            segments: VecDeque::new(),
+            listed: listed.max(1),
+            target_duration: target_duration.max(1),
+            fps,
+            discontinuity_sequence: 0,
+        }
+    }
+
+    pub fn push(&mut self, segment: HlsSegment) {
+        self.segments.push_back(Arc::new(segment));
+        // Listed ones plus one more window of those that left the playlist.
+        while self.segments.len() > 2 * self.listed {
+            self.segments.pop_front();
+        }
+    }
+
+    pub fn get(&self, sequence: u64) -> Option<Arc<HlsSegment>> {
+        self.segments
+            .iter()
+            .find(|s| s.sequence == sequence)
+            .cloned()
+    }
+
+    pub fn latest(&self) -> Option<&Arc<HlsSegment>> {
+        self.segments.back()
+    }
+
+    pub fn seconds(&self, frames: u64) -> f64 {
+        frames as f64 * self.fps.den() as f64 / self.fps.num() as f64
+    }
+
+    /// The media playlist, segments named `{prefix}{sequence}.ts`.
+    pub fn playlist(&self, prefix: &str) -> String {
+        let skip = self.segments.len().saturating_sub(self.listed);
+        let listed: Vec<&Arc<HlsSegment>> = self.segments.iter().skip(skip).collect();
+        let mut text = String::with_capacity(160 + listed.len() * 160);
+        let first = listed.first().map_or(0, |s| s.sequence);
+        let _ = write!(
+            text,
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:{first}\n",
+            self.target_duration
+        );
+        if self.discontinuity_sequence > 0 {
+            let _ = writeln!(
+                text,
+                "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
+                self.discontinuity_sequence
+            );
+        }
+        for segment in listed {
+            let _ = writeln!(
+                text,
+                "#EXT-X-PROGRAM-DATE-TIME:{}",
+                humantime::format_rfc3339_millis(segment.date)
+            );
+            for change in &segment.changes {
+                let offset = self.seconds(change.frame.saturating_sub(segment.first_frame));
+                let start = segment.date + Duration::from_secs_f64(offset);
+                let _ = writeln!(
+                    text,
+                    "#EXT-X-DATERANGE:ID=\"clip-{}\",CLASS=\"org.loopy.clip\",START-DATE=\"{}\",X-CLIP=\"{}\"",
+                    change.frame,
+                    humantime::format_rfc3339_millis(start),
+                    change.clip.replace('"', "'")
+                );
+            }
+            let _ = write!(
+                text,
+                "#EXTINF:{:.3},\n{prefix}{}.ts\n",
+                self.seconds(segment.frames),
+                segment.sequence
+            );
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(sequence: u64, frames: u64) -> HlsSegment {
+        HlsSegment {
+            sequence,
+            first_frame: sequence * 60,
+            frames,
+            bytes: axum::body::Bytes::new(),
+            date: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + sequence * 2),
+            changes: if sequence == 3 {
+                vec![ClipChange {
+                    frame: 3 * 60 + 30,
+                    clip: "talk_1.mp4".into(),
+                }]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    #[test]
+    fn the_playlist_slides_and_old_segments_stay_fetchable() {
+        let fps = Rational::new(30, 1).expect("rate");
+        let mut window = Window::new(6, 2, fps);
+        for n in 0..14 {
+            window.push(segment(n, if n == 9 { 9 } else { 60 }));
+        }
+        let text = window.playlist("segments/");
+        assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:8\n"), "{text}");
+        assert_eq!(text.matches("#EXTINF:").count(), 6);
+        assert!(text.contains("#EXTINF:0.300,\nsegments/9.ts"), "{text}");
+        assert!(text.contains("#EXT-X-TARGETDURATION:2\n"));
+        assert!(!text.contains("DISCONTINUITY"));
+        assert_eq!(text.matches("#EXT-X-PROGRAM-DATE-TIME:").count(), 6);
+        // Left the playlist, still served; two windows back, gone.
+        assert!(window.get(2).is_some());
+        assert!(window.get(1).is_none());
+        let mut early = Window::new(6, 2, fps);
+        for n in 0..5 {
+            early.push(segment(n, 60));
+        }
+        let text = early.playlist("");
+        assert!(text.contains("X-CLIP=\"talk_1.mp4\""), "{text}");
+        assert!(
+            text.contains("START-DATE=\"2027-01-15T08:00:07.000Z\""),
+            "{text}"
+        );
+    }
+}

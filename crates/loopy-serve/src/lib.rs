@@ -1,0 +1,173 @@
+//! `loopy serve`: an endless, steerable live stream.
+//!
+//! ```text
+//! producer thread ──segments──▶ HLS window (memory) ◀── GET /live.m3u8, /segments/N.ts
+//!   LiveChain (next clip)          status, counters ◀── GET /api/state, /metrics, /healthz
+//!   pieces → GOPs → TS muxer   ◀── commands ◀──────────── POST /api/signals|queue|cut|skip
+//! ```
+//!
+//! The library must be conformed for the stream's profile first (the CLI does it);
+//! the producer copies clip bodies and encodes only cross-fades it has never met.
+
+pub mod api;
+pub mod hls;
+pub mod metrics;
+pub mod producer;
+pub mod state;
+
+use loopy_core::Catalog;
+use loopy_media::smart::Profile;
+use state::{ClipRef, Counters, Shared, Status};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Instant, SystemTime};
+
+pub use api::Access;
+pub use producer::ProducerConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the library is not conformed for this stream's profile (missing: {0})")]
+    NotConformed(String),
+    #[error(transparent)]
+    Producer(#[from] producer::ProducerError),
+    #[error("the HTTP server failed: {0}")]
+    Http(std::io::Error),
+    #[error("the producer thread panicked")]
+    Panicked,
+}
+
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub access: Access,
+    /// Segments listed in the playlist (at least 6).
+    pub window: usize,
+    pub producer: ProducerConfig,
+}
+
+/// Segments listed by default: six, and at least three target durations.
+pub const DEFAULT_WINDOW: usize = 6;
+
+/// Longest segment in frames for `profile`: one GOP, or a cross-fade if longer.
+pub fn segment_frames(profile: &Profile) -> u64 {
+    profile.gop.max(profile.crossfade).max(1)
+}
+
+/// Runs the stream until `shutdown` resolves; `on_listening` hears the bound address.
+pub async fn run(
+    config: ServeConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    on_listening: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    let ServeConfig {
+        listen,
+        access,
+        window,
+        producer,
+    } = config;
+    let root = std::path::PathBuf::from(&producer.catalog.root);
+    let missing = producer::missing_pieces(&producer.profile, &root, &producer.catalog);
+    if !missing.is_empty() {
+        return Err(ServeError::NotConformed(missing.join(", ")));
+    }
+    let fps = producer.profile.fps;
+    let target_duration = segment_frames(&producer.profile)
+        .saturating_mul(fps.den())
+        .div_ceil(fps.num())
+        .max(1);
+    // At least six segments and three target durations in the playlist.
+    let seconds_per_segment = (producer.segment_frames as f64 / fps.as_f64()).max(1e-3);
+    let listed = window
+        .max(DEFAULT_WINDOW)
+        .max((3.0 * target_duration as f64 / seconds_per_segment).ceil() as usize);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let shared = Arc::new(Shared {
+        window: RwLock::new(hls::Window::new(listed, target_duration, fps)),
+        status: RwLock::new(Status {
+            clips: producer.catalog.clips.len(),
+            profile_id: producer.profile.id(),
+            signals: producer.plan.signals.clone(),
+            ..Default::default()
+        }),
+        counters: Counters::default(),
+        commands: Mutex::new(tx),
+        started: Instant::now(),
+        started_wall: SystemTime::now(),
+        fps,
+        target_duration,
+        library: library(&producer.catalog),
+        last_segment: Mutex::new(None),
+    });
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: listen,
+            source,
+        })?;
+    let bound = listener.local_addr().map_err(ServeError::Http)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread = producer::spawn(producer, Arc::clone(&shared), rx, Arc::clone(&stop));
+    on_listening(bound);
+    let app = api::router(Arc::clone(&shared), access);
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(ServeError::Http);
+    stop.store(true, Ordering::SeqCst);
+    let produced = tokio::task::spawn_blocking(move || thread.join())
+        .await
+        .map_err(|_| ServeError::Panicked)?
+        .map_err(|_| ServeError::Panicked)?;
+    served?;
+    produced.map_err(ServeError::from)
+}
+
+fn library(catalog: &Catalog) -> Vec<ClipRef> {
+    catalog
+        .clips
+        .iter()
+        .enumerate()
+        .map(|(index, clip)| ClipRef {
+            index,
+            name: clip.path.clone(),
+            tags: clip.tags.clone(),
+        })
+        .collect()
+}
+
+/// Runs the stream on its own runtime until SIGINT or SIGTERM (a graceful stop: the
+/// segment in progress is published, open requests are answered).
+pub fn serve_blocking(
+    config: ServeConfig,
+    on_listening: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(ServeError::Http)?;
+    runtime.block_on(async {
+        let shutdown = async {
+            let interrupt = tokio::signal::ctrl_c();
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut terminate) => {
+                    tokio::select! {
+                        _ = interrupt => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = interrupt.await;
+                }
+            }
+            tracing::info!("stopping: publishing the last segment");
+        };
+        run(config, shutdown, on_listening).await
+    })
+}

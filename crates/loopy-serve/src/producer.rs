@@ -1,0 +1,406 @@
+//! The producer thread: walks the endless plan and builds the stream from closed GOPs
+//! — clip bodies copied from the conformed clips, cross-fades taken from the
+//! transition cache or encoded when first needed — into one MPEG-TS muxer, and
+//! publishes each segment when the wall clock reaches its start (or at once,
+//! unpaced). Commands from the API are handled between GOPs and while waiting, and
+//! answered with the media time at which they take effect.
+
+use crate::hls::{ClipChange, HlsSegment};
+use crate::state::{ClipRef, Command, Counters, Effect, Request, Shared};
+use loopy_core::live::LiveChain;
+use loopy_core::plan::PlanClip;
+use loopy_core::{Catalog, PlanOptions};
+use loopy_media::live::{read_gops, Gop, Segment, TsSegmenter};
+use loopy_media::smart::conform::conformed_frames;
+use loopy_media::smart::pieces::{conformed_path, parameters, transition_path};
+use loopy_media::smart::transition::{encode_crossfade, tail_start};
+use loopy_media::smart::Profile;
+use loopy_media::RenderError;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How many played clips the status keeps.
+const HISTORY: usize = 20;
+
+pub struct ProducerConfig {
+    pub catalog: Catalog,
+    pub plan: PlanOptions,
+    pub profile: Profile,
+    /// Publish in real time (false: as fast as the CPU allows, for soak tests).
+    pub paced: bool,
+    /// Longest segment, in frames (the profile's GOP, or the cross-fade if longer).
+    pub segment_frames: u64,
+}
+
+/// Why the stream stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ProducerError {
+    #[error(transparent)]
+    Plan(#[from] loopy_core::PlanError),
+    #[error(transparent)]
+    Media(#[from] RenderError),
+}
+
+/// Where the body of the current clip goes next, and how a requested cut is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    None,
+    /// Cross-fade into the next clip at the next GOP start.
+    Crossfade,
+    /// Hard cut to the next clip's first frame at the next GOP start.
+    Hard,
+}
+
+struct Live {
+    shared: Arc<Shared>,
+    commands: Receiver<Request>,
+    stop: Arc<AtomicBool>,
+    chain: LiveChain,
+    clips: Vec<PlanClip>,
+    root: PathBuf,
+    profile: Profile,
+    paced: bool,
+    segmenter: TsSegmenter,
+    sequence: u64,
+    origin: Instant,
+    changes: Vec<ClipChange>,
+    pending_cut: Cut,
+    /// Media frame at which the current clip's body ends (where the next clip begins).
+    body_end_frame: u64,
+}
+
+pub fn spawn(
+    config: ProducerConfig,
+    shared: Arc<Shared>,
+    commands: Receiver<Request>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Result<(), ProducerError>> {
+    std::thread::Builder::new()
+        .name("loopy-producer".into())
+        .spawn(move || run(config, shared, commands, stop))
+        .unwrap_or_else(|e| panic!("cannot start the producer thread: {e}"))
+}
+
+fn run(
+    config: ProducerConfig,
+    shared: Arc<Shared>,
+    commands: Receiver<Request>,
+    stop: Arc<AtomicBool>,
+) -> Result<(), ProducerError> {
+    let root = PathBuf::from(&config.catalog.root);
+    let clips: Vec<PlanClip> = config
+        .catalog
+        .clips
+        .iter()
+        .map(PlanClip::from_clip)
+        .collect();
+    let (mut chain, warnings) = LiveChain::new(config.catalog, config.plan)?;
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    let first = chain.next_clip();
+    let params = parameters(&conformed_path(&config.profile, &root, &clips[first]))?;
+    let segmenter = TsSegmenter::new(params, config.profile.fps, config.segment_frames, 0)?;
+    let mut live = Live {
+        shared,
+        commands,
+        stop,
+        chain,
+        clips,
+        root,
+        profile: config.profile,
+        paced: config.paced,
+        segmenter,
+        sequence: 0,
+        origin: Instant::now(),
+        changes: Vec::new(),
+        pending_cut: Cut::None,
+        body_end_frame: 0,
+    };
+    live.clip_started(first, 0);
+    let result = live.play_from(first);
+    // Whatever ended the stream, what was muxed is published.
+    if let Ok(Some(last)) = live.segmenter.flush() {
+        live.publish(last, false);
+    }
+    result
+}
+
+impl Live {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn k(&self) -> u64 {
+        self.profile.crossfade
+    }
+
+    /// Plays clip after clip until asked to stop.
+    fn play_from(&mut self, first: usize) -> Result<(), ProducerError> {
+        let (mut current, mut from) = (first, 0);
+        while !self.stopped() {
+            let len = conformed_frames(&self.clips[current], &self.profile);
+            let body_end = len.saturating_sub(self.k()).max(from);
+            self.body_end_frame = self.segmenter.next_frame() + (body_end - from);
+            let (cut_at, how) = match self.play_body(current, from, body_end) {
+                Ok(cut) => cut,
+                Err(e) => {
+                    // A clip that fails mid-stream is left at once; the stream goes on.
+                    Counters::add(&self.shared.counters.clip_failures, 1);
+                    tracing::error!(
+                        "{}: {e}; going on with the next clip",
+                        self.clips[current].path
+                    );
+                    (None, Cut::Hard)
+                }
+            };
+            if self.stopped() {
+                break;
+            }
+            let next = self.chain.next_clip();
+            from = match (how, self.k()) {
+                (Cut::Hard, _) | (_, 0) => {
+                    self.clip_started(next, self.segmenter.next_frame());
+                    0
+                }
+                _ => {
+                    let start =
+                        cut_at.unwrap_or_else(|| tail_start(&self.profile, &self.clips[current]));
+                    match self.play_crossfade(current, start, next, cut_at.is_some()) {
+                        Ok(()) => self.k(),
+                        Err(e) => {
+                            Counters::add(&self.shared.counters.errors, 1);
+                            tracing::error!(
+                                "cross-fade {} → {}: {e}; cutting instead",
+                                self.clips[current].path,
+                                self.clips[next].path
+                            );
+                            0
+                        }
+                    }
+                }
+            };
+            current = next;
+        }
+        Ok(())
+    }
+
+    /// Copies the body `from..to` of `clip` GOP by GOP; stops early at a GOP start when
+    /// a cut is asked for. Returns where it stopped (for a cut) and how to go on.
+    fn play_body(
+        &mut self,
+        clip: usize,
+        from: u64,
+        to: u64,
+    ) -> Result<(Option<u64>, Cut), RenderError> {
+        let piece = conformed_path(&self.profile, &self.root, &self.clips[clip]);
+        let mut stopped_at: Option<(u64, Cut)> = None;
+        read_gops(&piece, from, to, |gop| {
+            if stopped_at.is_some() || self.stopped() {
+                return Ok(());
+            }
+            self.poll_commands();
+            if self.pending_cut != Cut::None {
+                stopped_at = Some((gop.start, self.pending_cut));
+                self.pending_cut = Cut::None;
+                return Ok(());
+            }
+            self.push(gop)
+        })?;
+        let cut = stopped_at.unwrap_or((to, self.pending_cut));
+        // A cut asked for as the body ended is the ordinary change of clip.
+        self.pending_cut = Cut::None;
+        Ok(match cut {
+            (at, Cut::None) if at == to => (None, Cut::None),
+            (at, Cut::Crossfade) if at == to => (None, Cut::Crossfade),
+            (at, how) => (Some(at), how),
+        })
+    }
+
+    /// The cross-fade from `a` (its frames `start..start + k`) into `b`: the cached
+    /// transition when `start` is A's tail, else (a cut) one encoded for the moment.
+    fn play_crossfade(
+        &mut self,
+        a: usize,
+        start: u64,
+        b: usize,
+        cut: bool,
+    ) -> Result<(), RenderError> {
+        let (clip_a, clip_b) = (&self.clips[a], &self.clips[b]);
+        let path = if cut {
+            let dir = self.root.join(".loopy").join("serve");
+            std::fs::create_dir_all(&dir).map_err(|source| RenderError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+            dir.join(format!("cut-{}.mkv", std::process::id()))
+        } else {
+            transition_path(&self.profile, &self.root, clip_a, clip_b)
+        };
+        if cut || !path.exists() {
+            let started = Instant::now();
+            encode_crossfade(&self.profile, &self.root, clip_a, start, clip_b, &path)?;
+            let counters = &self.shared.counters;
+            Counters::add(
+                &counters.encode_micros,
+                started.elapsed().as_micros() as u64,
+            );
+            Counters::add(&counters.transitions_encoded, 1);
+            if cut {
+                Counters::add(&counters.cuts, 1);
+            }
+        } else {
+            Counters::add(&self.shared.counters.transitions_cached, 1);
+        }
+        self.clip_started(b, self.segmenter.next_frame());
+        let played = read_gops(&path, 0, self.k(), |gop| self.push(gop));
+        if cut {
+            let _ = std::fs::remove_file(&path);
+        }
+        played.map(|_| ())
+    }
+
+    fn push(&mut self, gop: Gop) -> Result<(), RenderError> {
+        if let Some(segment) = self.segmenter.push_gop(gop)? {
+            self.publish(segment, self.paced);
+        }
+        Ok(())
+    }
+
+    /// Notes that `clip` begins at media frame `frame` (for the playlist and status).
+    fn clip_started(&mut self, clip: usize, frame: u64) {
+        let name = self.clips[clip].path.clone();
+        self.changes.push(ClipChange { frame, clip: name });
+        let since = frame as f64 / self.profile.fps.as_f64();
+        let queued: Vec<ClipRef> = self
+            .chain
+            .queued()
+            .map(|i| self.shared.library[i].clone())
+            .collect();
+        if let Ok(mut status) = self.shared.status.write() {
+            let now = self.shared.library[clip].clone();
+            status.history.push(now.clone());
+            let excess = status.history.len().saturating_sub(HISTORY);
+            status.history.drain(..excess);
+            status.now_playing = Some(now);
+            status.now_playing_since = since;
+            status.queued = queued;
+            status.signals = self.chain.signals().to_vec();
+        }
+    }
+
+    /// Puts `segment` in the window; when `paced`, first waits (handling commands)
+    /// until the wall clock reaches the segment's start.
+    fn publish(&mut self, segment: Segment, paced: bool) {
+        let fps = self.profile.fps;
+        let start = Duration::from_secs_f64(segment.first_frame as f64 / fps.as_f64());
+        if paced {
+            let due = self.origin + start;
+            while !self.stopped() {
+                let now = Instant::now();
+                if now >= due {
+                    break;
+                }
+                match self.commands.recv_timeout(due - now) {
+                    Ok(request) => self.handle(request),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    // Nobody can send commands any more: just wait.
+                    Err(RecvTimeoutError::Disconnected) => std::thread::sleep(due - now),
+                }
+            }
+        } else {
+            self.poll_commands();
+        }
+        let end = segment.first_frame + segment.frames;
+        let (inside, later): (Vec<ClipChange>, Vec<ClipChange>) =
+            self.changes.drain(..).partition(|c| c.frame < end);
+        self.changes = later;
+        let shared = &self.shared;
+        let hls = HlsSegment {
+            sequence: self.sequence,
+            first_frame: segment.first_frame,
+            frames: segment.frames,
+            bytes: segment.bytes.into(),
+            date: shared.started_wall + start,
+            changes: inside,
+        };
+        self.sequence += 1;
+        if let Ok(mut window) = shared.window.write() {
+            window.push(hls);
+        }
+        let counters = &shared.counters;
+        Counters::add(&counters.segments, 1);
+        counters.media_frames.store(end, Ordering::Relaxed);
+        let drift = start.as_secs_f64() - self.origin.elapsed().as_secs_f64();
+        counters
+            .drift_micros
+            .store((drift * 1e6) as i64, Ordering::Relaxed);
+        if let Ok(mut last) = shared.last_segment.lock() {
+            *last = Some(Instant::now());
+        }
+    }
+
+    fn poll_commands(&mut self) {
+        while let Ok(request) = self.commands.try_recv() {
+            self.handle(request);
+        }
+    }
+
+    fn handle(&mut self, request: Request) {
+        let fps = self.profile.fps.as_f64();
+        let at = |frame: u64| Effect {
+            media_time: frame as f64 / fps,
+            frame,
+        };
+        let answer = match request.command {
+            Command::SetSignals(signals) => self
+                .chain
+                .set_signals(signals)
+                .map(|()| {
+                    if let Ok(mut status) = self.shared.status.write() {
+                        status.signals = self.chain.signals().to_vec();
+                    }
+                    at(self.body_end_frame)
+                })
+                .map_err(|e| e.to_string()),
+            Command::Queue(clip) => {
+                // After the clips queued before it.
+                let ahead: u64 = self
+                    .chain
+                    .queued()
+                    .map(|c| {
+                        conformed_frames(&self.clips[c], &self.profile).saturating_sub(self.k())
+                    })
+                    .sum();
+                self.chain.queue(clip);
+                if let Ok(mut status) = self.shared.status.write() {
+                    status.queued.push(self.shared.library[clip].clone());
+                }
+                Ok(at(self.body_end_frame + ahead))
+            }
+            Command::Cut => {
+                self.pending_cut = Cut::Crossfade;
+                Ok(at(self.segmenter.next_frame()))
+            }
+            Command::Skip => {
+                self.pending_cut = Cut::Hard;
+                Ok(at(self.segmenter.next_frame()))
+            }
+        };
+        let _ = request.reply.send(answer);
+    }
+}
+
+/// Conformed pieces the stream needs, checked before it starts.
+pub fn missing_pieces(profile: &Profile, root: &Path, catalog: &Catalog) -> Vec<String> {
+    catalog
+        .clips
+        .iter()
+        .map(PlanClip::from_clip)
+        .filter(|clip| !conformed_path(profile, root, clip).exists())
+        .map(|clip| clip.path)
+        .collect()
+}
