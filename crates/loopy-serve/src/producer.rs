@@ -161,6 +161,9 @@ impl Live {
                 break;
             }
             let next = self.chain.next_clip();
+            // Commands from now on take effect when the next clip's body ends.
+            self.body_end_frame = self.segmenter.next_frame()
+                + conformed_frames(&self.clips[next], &self.profile).saturating_sub(self.k());
             from = match (how, self.k()) {
                 (Cut::Hard, _) | (_, 0) => {
                     self.clip_started(next, self.segmenter.next_frame());

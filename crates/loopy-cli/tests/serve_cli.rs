@@ -1,0 +1,452 @@
+//! `loopy serve` on loopback with real clients: the ffmpeg CLI reading the live HLS
+//! stream, playlists parsed with m3u8-rs, the control API over HTTP (ureq), and the
+//! pictures of the stream decoded to check that queued clips and cuts land.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Solid clips, 3 s at 30 fps, 160x90, each its own colour (RGB).
+const COLOURS: [(&str, [u8; 3]); 4] = [
+    ("idle_red.mp4", [255, 0, 0]),
+    ("idle_blue.mp4", [0, 0, 255]),
+    ("idle_lime.mp4", [0, 255, 0]),
+    ("talk_white.mp4", [255, 255, 255]),
+];
+const TOKEN: &str = "test-token-123";
+
+fn library() -> &'static Path {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        fixture_dir("serve-lib", |dir| {
+            for (name, [r, g, b]) in COLOURS {
+                let filter = format!("color=c=0x{r:02x}{g:02x}{b:02x}:s=160x90:r=30:d=3");
+                ffmpeg(&[
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    &filter,
+                    "-pix_fmt",
+                    "yuv420p",
+                    "-c:v",
+                    "libx264",
+                    dir.join(name).to_str().unwrap(),
+                ]);
+            }
+        })
+    })
+}
+
+/// A running `loopy serve`; killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the server on a free port (GOP 1 s, 0.3 s cross-fades) and waits until it
+/// says where it listens.
+fn serve(extra: &[&str]) -> Server {
+    let mut child = Command::new(loopy_bin())
+        .args([
+            "serve",
+            library().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--crossfade",
+            "0.3s",
+            "--gop",
+            "30",
+            "--seed",
+            "3",
+            "--token",
+            TOKEN,
+        ])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start loopy serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("serving http://") {
+                let _ = tx.send(rest.trim_end_matches("/live.m3u8").to_string());
+            }
+            eprintln!("[serve] {line}");
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("loopy serve did not start");
+    Server {
+        child,
+        base: format!("http://{addr}"),
+    }
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn get(&self, path: &str) -> ureq::Response {
+        ureq::get(&self.url(path)).call().expect(path)
+    }
+
+    fn status_of(result: Result<ureq::Response, ureq::Error>) -> u16 {
+        match result {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(code, _)) => code,
+            Err(e) => panic!("request failed: {e}"),
+        }
+    }
+
+    fn control(&self, path: &str, body: Option<&str>) -> serde_json::Value {
+        let request = ureq::post(&self.url(path)).set("Authorization", &format!("Bearer {TOKEN}"));
+        let response = match body {
+            Some(json) => request
+                .set("Content-Type", "application/json")
+                .send_string(json),
+            None => request.call(),
+        }
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+        response.into_json().expect("JSON answer")
+    }
+
+    /// The playlist, once it lists at least `segments` segments.
+    fn playlist(&self, segments: usize) -> (String, m3u8_rs::MediaPlaylist) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(response) = ureq::get(&self.url("/live.m3u8")).call() {
+                let text = response.into_string().expect("playlist text");
+                let parsed = m3u8_rs::parse_media_playlist_res(text.as_bytes())
+                    .unwrap_or_else(|e| panic!("playlist does not parse: {e:?}\n{text}"));
+                if parsed.segments.len() >= segments {
+                    return (text, parsed);
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the playlist never reached {segments} segments"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn media_frame(&self) -> u64 {
+        let state: serde_json::Value = self.get("/api/state").into_json().expect("state");
+        (state["media_time_s"].as_f64().expect("media time") * 30.0).round() as u64
+    }
+}
+
+/// Checks the rules every playlist must obey.
+fn check_rules(text: &str, playlist: &m3u8_rs::MediaPlaylist) {
+    assert!(!text.contains("DISCONTINUITY"), "{text}");
+    assert!(!playlist.end_list);
+    let target = playlist.target_duration as f32;
+    assert!(playlist.segments.len() >= 6, "{text}");
+    let listed: f32 = playlist.segments.iter().map(|s| s.duration).sum();
+    assert!(
+        listed >= 3.0 * target - 1.0,
+        "window of {listed} s for target {target}"
+    );
+    for line in text.lines().filter(|l| l.starts_with("#EXTINF:")) {
+        let value = &line["#EXTINF:".len()..line.len() - 1];
+        assert_eq!(value.split('.').nth(1).map(str::len), Some(3), "{line}");
+    }
+    for (i, segment) in playlist.segments.iter().enumerate() {
+        assert!(
+            segment.duration <= target,
+            "EXTINF {} > {target}",
+            segment.duration
+        );
+        assert!(
+            segment.program_date_time.is_some(),
+            "no PROGRAM-DATE-TIME: {text}"
+        );
+        let sequence = playlist.media_sequence + i as u64;
+        assert_eq!(segment.uri, format!("segments/{sequence}.ts"));
+    }
+}
+
+#[test]
+fn the_live_stream_reads_cleanly_and_its_playlists_obey_the_rules() {
+    let server = serve(&[]);
+    let (text, first) = server.playlist(6);
+    check_rules(&text, &first);
+    assert_eq!(first.target_duration, 1);
+    // ffmpeg's HLS reader follows the live playlist for 12 s: not one message.
+    let read = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-i",
+            &server.url("/live.m3u8"),
+            "-t",
+            "12",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg");
+    assert!(read.status.success());
+    assert_eq!(
+        stderr(&read),
+        "",
+        "ffmpeg reported problems reading the stream"
+    );
+    // The window slid, the media sequence only grew, and segments kept their numbers.
+    let (text, later) = server.playlist(6);
+    check_rules(&text, &later);
+    assert!(
+        later.media_sequence > first.media_sequence + 6,
+        "the window did not slide"
+    );
+    // Every listed segment stands on its own: headers, IDR first, decodes cleanly.
+    let tmp = shared_tempdir();
+    for segment in &later.segments {
+        let response = server.get(&format!("/{}", segment.uri));
+        assert_eq!(response.header("Content-Type"), Some("video/mp2t"));
+        assert_eq!(response.header("Access-Control-Allow-Origin"), Some("*"));
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes).expect("segment");
+        assert_eq!(bytes.first(), Some(&0x47), "not MPEG-TS");
+        let file = tmp.path().join("one.ts");
+        std::fs::write(&file, &bytes).expect("write segment");
+        assert_eq!(
+            common::frames::decode_errors(&file),
+            "",
+            "{} alone",
+            segment.uri
+        );
+        let frames = common::frames::probe(&file)["streams"][0]["nb_read_frames"]
+            .as_str()
+            .and_then(|n| n.parse::<f32>().ok())
+            .expect("frame count");
+        assert!(
+            (frames / 30.0 - segment.duration).abs() < 0.001,
+            "{}",
+            segment.uri
+        );
+    }
+    let playlist = server.get("/live.m3u8");
+    assert_eq!(playlist.header("Cache-Control"), Some("no-cache"));
+    assert_eq!(
+        playlist.header("Content-Type"),
+        Some("application/vnd.apple.mpegurl")
+    );
+    // A segment that just left the playlist is still served for one more window.
+    let gone = later.media_sequence - 1;
+    let old = ureq::get(&server.url(&format!("/segments/{gone}.ts"))).call();
+    assert_eq!(Server::status_of(old), 200, "segment {gone} left too early");
+    let metrics = server.get("/metrics").into_string().expect("metrics");
+    assert!(metrics.contains("loopy_segments_total "), "{metrics}");
+    assert_eq!(
+        Server::status_of(ureq::get(&server.url("/healthz")).call()),
+        200
+    );
+}
+
+#[test]
+fn the_control_api_checks_who_asks_and_what() {
+    let server = serve(&[]);
+    server.playlist(1);
+    let cut = server.url("/api/cut");
+    assert_eq!(Server::status_of(ureq::post(&cut).call()), 401);
+    let wrong = ureq::post(&cut)
+        .set("Authorization", "Bearer test-token-124")
+        .call();
+    assert_eq!(Server::status_of(wrong), 401);
+    let big = format!("{{\"talk\": 0.5, \"x\": \"{}\"}}", "a".repeat(20_000));
+    let oversized = ureq::post(&server.url("/api/signals"))
+        .set("Authorization", &format!("Bearer {TOKEN}"))
+        .set("Content-Type", "application/json")
+        .send_string(&big);
+    assert_eq!(Server::status_of(oversized), 413);
+    let unknown = ureq::post(&server.url("/api/queue"))
+        .set("Authorization", &format!("Bearer {TOKEN}"))
+        .set("Content-Type", "application/json")
+        .send_string(r#"{"clip": "../../etc/passwd"}"#);
+    match unknown {
+        Err(ureq::Error::Status(404, response)) => {
+            let text = response.into_string().expect("body");
+            assert!(text.contains("no clip named"), "{text}");
+        }
+        other => panic!("unknown clip: {:?}", other.map(|r| r.status())),
+    }
+    let bad_signal = ureq::post(&server.url("/api/signals"))
+        .set("Authorization", &format!("Bearer {TOKEN}"))
+        .set("Content-Type", "application/json")
+        .send_string(r#"{"talk": 3}"#);
+    assert_eq!(Server::status_of(bad_signal), 422);
+    // Viewing is public unless protected.
+    assert_eq!(
+        Server::status_of(ureq::get(&server.url("/api/state")).call()),
+        200
+    );
+    let answer = server.control("/api/signals", Some(r#"{"talk": 0.8}"#));
+    assert!(answer["takes_effect_at_s"].as_f64().is_some(), "{answer}");
+    let state: serde_json::Value = server.get("/api/state").into_json().expect("state");
+    assert_eq!(state["signals"][0]["tag"], "talk", "{state}");
+}
+
+/// Mean RGB of each frame of a TS segment, decoded by the ffmpeg CLI.
+fn frame_colours(bytes: &[u8], dir: &Path) -> Vec<[f64; 3]> {
+    let file = dir.join("colour.ts");
+    std::fs::write(&file, bytes).expect("write");
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&file)
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("ffmpeg");
+    out.stdout
+        .chunks_exact(160 * 90 * 3)
+        .map(|frame| {
+            let mut sum = [0f64; 3];
+            for pixel in frame.chunks_exact(3) {
+                for c in 0..3 {
+                    sum[c] += pixel[c] as f64;
+                }
+            }
+            sum.map(|s| s / (160.0 * 90.0))
+        })
+        .collect()
+}
+
+/// The media frames each listed segment starts at, from the playlist's own dates.
+fn segment_starts(playlist: &m3u8_rs::MediaPlaylist, origin: (u64, i64)) -> Vec<u64> {
+    playlist
+        .segments
+        .iter()
+        .map(|s| {
+            let date = s.program_date_time.expect("date").timestamp_millis();
+            origin.0 + ((date - origin.1) as f64 * 30.0 / 1000.0).round() as u64
+        })
+        .collect()
+}
+
+#[test]
+fn a_queued_clip_plays_next_and_a_cut_lands_within_a_gop() {
+    let server = serve(&[]);
+    let (_, first) = server.playlist(2);
+    // Frame 0 is the first segment's date: media frames follow from the dates.
+    assert_eq!(
+        first.media_sequence, 0,
+        "the first playlist starts at segment 0"
+    );
+    let origin = (
+        0,
+        first.segments[0]
+            .program_date_time
+            .expect("date")
+            .timestamp_millis(),
+    );
+    let tmp = shared_tempdir();
+    let colour_of = |name: &str| COLOURS.iter().find(|(n, _)| *n == name).expect("colour").1;
+
+    // The picture at media frame `frame`, from the segment that holds it, once the
+    // playlist lists that segment; also the playlist text at that moment.
+    let colour_at = |frame: u64| -> ([f64; 3], String) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (text, playlist) = server.playlist(1);
+            let starts = segment_starts(&playlist, origin);
+            let holder = starts.iter().rposition(|&s| s <= frame);
+            if let Some(i) = holder.filter(|&i| i + 1 < starts.len()) {
+                let mut bytes = Vec::new();
+                let response = server.get(&format!("/{}", playlist.segments[i].uri));
+                std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes).expect("read");
+                return (
+                    frame_colours(&bytes, tmp.path())[(frame - starts[i]) as usize],
+                    text,
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "frame {frame} never reached the playlist"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let change_line = |text: &str, frame: u64| -> String {
+        text.lines()
+            .find(|l| l.contains(&format!("ID=\"clip-{frame}\"")))
+            .unwrap_or_else(|| panic!("no clip change at frame {frame}:\n{text}"))
+            .to_string()
+    };
+
+    // Queue the white clip: the next clip change brings it in, and after its 9-frame
+    // cross-fade it is on screen, pure white.
+    let queued = server.control("/api/queue", Some(r#"{"clip": "talk_white.mp4"}"#));
+    let at = queued["takes_effect_at_frame"].as_u64().expect("frame");
+    let (white, text) = colour_at(at + 12);
+    assert!(
+        change_line(&text, at).contains("X-CLIP=\"talk_white.mp4\""),
+        "{text}"
+    );
+    let want = colour_of("talk_white.mp4").map(f64::from);
+    assert!(
+        white.iter().zip(want).all(|(a, b)| (a - b).abs() < 12.0),
+        "{white:?} at {}",
+        at + 12
+    );
+
+    // A cut: the stream cross-fades into the next clip at the next GOP start.
+    let published = server.media_frame();
+    let cut = server.control("/api/cut", None);
+    let cut_at = cut["takes_effect_at_frame"].as_u64().expect("frame");
+    assert!(
+        cut_at <= published + 30 + 30,
+        "the cut lands at frame {cut_at}, more than a GOP after the live edge {published}"
+    );
+    let (before, _) = colour_at(cut_at - 1);
+    let (after, text) = colour_at(cut_at + 12);
+    change_line(&text, cut_at);
+    let distance: f64 = before.iter().zip(after).map(|(a, b)| (a - b).abs()).sum();
+    assert!(
+        distance > 100.0,
+        "no change across the cut: {before:?} → {after:?}"
+    );
+}
+
+#[test]
+fn sigint_stops_the_stream_cleanly() {
+    let mut server = serve(&[]);
+    server.playlist(2);
+    let pid = server.child.id().to_string();
+    Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "loopy serve did not stop on SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    let piece = library().join(format!(".loopy/serve/cut-{pid}.mkv"));
+    assert!(!piece.exists(), "a cut piece was left behind");
+}
