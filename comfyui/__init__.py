@@ -13,6 +13,7 @@ from .loopy_binary import report_at_load
 from .nodes_clip import LoopyClipFromImages
 from .nodes_frames import LoopyFrames
 from .nodes_library import LoopyLibrary
+from .nodes_live import LoopyLive
 from .nodes_plan import LoopyPlan
 from .nodes_render import LoopyRender
 
@@ -20,7 +21,14 @@ from .nodes_render import LoopyRender
 class LoopyExtension(ComfyExtension):
     @override
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return [LoopyLibrary, LoopyPlan, LoopyRender, LoopyFrames, LoopyClipFromImages]
+        return [
+            LoopyLibrary,
+            LoopyPlan,
+            LoopyRender,
+            LoopyFrames,
+            LoopyClipFromImages,
+            LoopyLive,
+        ]
 
 
 async def comfy_entrypoint() -> LoopyExtension:

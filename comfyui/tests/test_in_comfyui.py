@@ -285,6 +285,15 @@ class InComfyUI(unittest.TestCase):
             },
             "LoopyFrames": {"plan", "video", "start", "count", "frame_cap"},
             "LoopyClipFromImages": {"images", "fps", "folder", "path", "name"},
+            "LoopyLive": {
+                "library",
+                "action",
+                "port",
+                "crossfade",
+                "seed",
+                "size",
+                "listen_everywhere",
+            },
         }
         for node, inputs in expected.items():
             self.assertIn(node, info)
@@ -524,6 +533,42 @@ class InComfyUI(unittest.TestCase):
             ["pgrep", "-f", f"{self.output_dir.name}/interrupt"], capture_output=True, text=True
         ).stdout
         self.assertEqual(running.strip(), "", "the loopy process is still running")
+
+    def test_live_starts_a_detached_stream_and_stops_it(self) -> None:
+        folder = self.library_folder("live")
+        port = free_port()
+        graph = self.prompt(folder, "live")
+        del graph["2"], graph["3"], graph["4"]
+        live = {
+            "library": ["1", 0],
+            "action": "start",
+            "port": port,
+            "crossfade": "0.3s",
+            "seed": 1,
+            "size": "",
+            "listen_everywhere": False,
+        }
+        graph["5"] = {"class_type": "LoopyLive", "inputs": live}
+        started = time.monotonic()
+        _, entry = self.run_ok(graph)
+        self.assertLess(time.monotonic() - started, 120, "the node waited on the stream")
+        url = f"http://127.0.0.1:{port}/live.m3u8"
+        self.assertIn(url, entry["outputs"]["5"]["text"][0])
+        stop = copy.deepcopy(graph)
+        stop["5"]["inputs"]["action"] = "stop"
+        self.addCleanup(lambda: self.finished(self.submit(stop)))
+        read = subprocess.run(
+            ["ffmpeg", "-v", "error", "-i", url, "-t", "3", "-f", "null", "-"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        self.assertEqual(read.returncode, 0, read.stderr)
+        self.assertEqual(read.stderr.strip(), "")
+        _, entry = self.run_ok(stop)
+        self.assertIn("stopped", entry["outputs"]["5"]["text"][0])
+        with self.assertRaises(requests.ConnectionError):
+            requests.get(url, timeout=5)
 
     def test_bad_folders_and_inputs_give_clear_errors(self) -> None:
         junk = self.input_dir / "junk"
