@@ -334,4 +334,10 @@ pub struct ServeArgs {
     /// Produce as fast as the CPU allows instead of in real time (soak tests)
     #[arg(long)]
     pub unpaced: bool,
+    /// Also write every segment and an EVENT playlist (stream.m3u8) into DIR
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+    /// Stop after this much media time (e.g. 24h), publishing the last segment
+    #[arg(long, value_name = "DURATION")]
+    pub stop_after: Option<String>,
 }

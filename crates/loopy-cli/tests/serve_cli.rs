@@ -42,10 +42,21 @@ fn library() -> &'static Path {
     })
 }
 
+/// A library of its own (copies of the fixture clips): a stream keeps its restart
+/// state in its folder, so streams of one folder would resume each other.
+fn fresh_library() -> tempfile::TempDir {
+    let dir = shared_tempdir();
+    for (name, _) in COLOURS {
+        std::fs::copy(library().join(name), dir.path().join(name)).expect("copy clip");
+    }
+    dir
+}
+
 /// A running `loopy serve`; killed when dropped.
 struct Server {
     child: Child,
     base: String,
+    _library: Option<tempfile::TempDir>,
 }
 
 impl Drop for Server {
@@ -55,16 +66,19 @@ impl Drop for Server {
     }
 }
 
-/// Starts the server on a free port (GOP 1 s, 0.3 s cross-fades) and waits until it
-/// says where it listens.
+/// Starts the server on a fresh library (GOP 1 s, 0.3 s cross-fades) and waits
+/// until it says where it listens.
 fn serve(extra: &[&str]) -> Server {
+    let dir = fresh_library();
+    let mut server = serve_in(dir.path(), extra);
+    server._library = Some(dir);
+    server
+}
+
+/// Starts the server on `dir`, on a free port.
+fn serve_in(dir: &Path, extra: &[&str]) -> Server {
     let mut child = Command::new(loopy_bin())
-        .args([
-            "serve",
-            library().to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
+        .args(["serve", dir.to_str().unwrap(), "--listen", "127.0.0.1:0"])
         .args([
             "--crossfade",
             "0.3s",
@@ -96,6 +110,7 @@ fn serve(extra: &[&str]) -> Server {
     Server {
         child,
         base: format!("http://{addr}"),
+        _library: None,
     }
 }
 
@@ -447,6 +462,205 @@ fn sigint_stops_the_stream_cleanly() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "exit status {status:?}");
-    let piece = library().join(format!(".loopy/serve/cut-{pid}.mkv"));
+    let dir = server._library.as_ref().expect("library").path();
+    let piece = dir.join(format!(".loopy/serve/cut-{pid}.mkv"));
     assert!(!piece.exists(), "a cut piece was left behind");
+}
+
+/// Stops a server with SIGINT and waits for it.
+fn interrupt(server: &mut Server) {
+    let pid = server.child.id().to_string();
+    Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while server.child.try_wait().expect("wait").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "loopy serve did not stop on SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_restart_goes_on_with_the_media_sequence_after_one_discontinuity() {
+    let dir = fresh_library();
+    let mut first = serve_in(dir.path(), &[]);
+    let (_, before) = first.playlist(4);
+    interrupt(&mut first);
+    let last_before = before.media_sequence + before.segments.len() as u64 - 1;
+    let media_before = before
+        .segments
+        .iter()
+        .map(|s| s.duration as f64)
+        .sum::<f64>();
+    let second = serve_in(dir.path(), &[]);
+    let (text, after) = second.playlist(3);
+    assert!(after.media_sequence > last_before, "{text}");
+    assert!(text.contains("#EXT-X-DISCONTINUITY\n"), "{text}");
+    assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{text}");
+    assert_eq!(after.discontinuity_sequence, 0, "{text}");
+    assert!(after.segments[0].discontinuity, "{text}");
+    // The media clock goes on too: the state says where the first run stopped.
+    let state: serde_json::Value = second.get("/api/state").into_json().expect("state");
+    assert!(
+        state["media_time_s"].as_f64().expect("media time") > media_before,
+        "{state}"
+    );
+    let read = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-i",
+            &second.url("/live.m3u8"),
+            "-t",
+            "4",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg");
+    assert_eq!(stderr(&read), "", "ffmpeg reading the restarted stream");
+}
+
+/// Resident memory of a process, in kB.
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn an_unpaced_soak_keeps_one_clock_with_cuts_and_signals_all_along() {
+    // CI runs 3 hours of media time; bench/serve-soak runs 24 hours the same way.
+    let media = std::env::var("LOOPY_SOAK").unwrap_or_else(|_| "180m".into());
+    let record = shared_tempdir();
+    let mut server = serve(&[
+        "--unpaced",
+        "--record",
+        record.path().to_str().unwrap(),
+        "--stop-after",
+        &media,
+    ]);
+    let pid = server.child.id();
+    let mut rss = Vec::new();
+    let mut commands = 0u32;
+    while server.child.try_wait().expect("wait").is_none() {
+        let path = match commands % 4 {
+            0 => "/api/cut",
+            1 => "/api/signals",
+            2 => "/api/skip",
+            _ => "/api/queue",
+        };
+        let body = match commands % 4 {
+            1 => Some(if commands % 8 == 1 {
+                r#"{"talk": 0.9}"#
+            } else {
+                r#"{"talk": -0.5}"#
+            }),
+            3 => Some(r#"{"clip": "idle_lime.mp4"}"#),
+            _ => None,
+        };
+        let request =
+            ureq::post(&server.url(path)).set("Authorization", &format!("Bearer {TOKEN}"));
+        let _ = match body {
+            Some(json) => request
+                .set("Content-Type", "application/json")
+                .send_string(json),
+            None => request.call(),
+        };
+        commands += 1;
+        rss.push(rss_kb(pid));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(server.child.wait().expect("exit").success());
+    assert!(commands > 100, "only {commands} commands reached the stream");
+    // Memory is flat: the last quarter of the run holds no more than the first.
+    let quarter = rss.len() / 4;
+    let early = rss[quarter..2 * quarter].iter().max().copied().unwrap_or(0);
+    let late = rss[3 * quarter..].iter().max().copied().unwrap_or(0);
+    assert!(
+        late <= early + 16 * 1024,
+        "RSS grew from {early} kB to {late} kB"
+    );
+
+    // The recorded stream, end to end: one playlist, no discontinuity, ENDLIST.
+    let text = std::fs::read_to_string(record.path().join("stream.m3u8")).expect("playlist");
+    let playlist = m3u8_rs::parse_media_playlist_res(text.as_bytes()).expect("parses");
+    assert!(playlist.end_list);
+    assert!(!text.contains("DISCONTINUITY"));
+    let listed: f64 = playlist.segments.iter().map(|s| s.duration as f64).sum();
+    let joined = record.path().join("all.ts");
+    let mut all = Vec::new();
+    for segment in &playlist.segments {
+        all.extend(std::fs::read(record.path().join(&segment.uri)).expect("segment"));
+    }
+    std::fs::write(&joined, all).expect("join");
+    assert_eq!(
+        common::frames::decode_errors(&joined),
+        "",
+        "decoding the whole soak"
+    );
+    // Timestamps strictly increasing, one frame apart, spanning exactly the EXTINF sum.
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&joined)
+        .output()
+        .expect("ffprobe");
+    let pts: Vec<i64> = stdout(&out)
+        .lines()
+        .filter_map(|l| l.split(',').next()?.trim().parse().ok())
+        .collect();
+    assert!(pts.len() > 1000, "{} packets", pts.len());
+    // MPEG-TS timestamps wrap at 2^33; unwrap them before comparing.
+    let mut unwrapped = Vec::with_capacity(pts.len());
+    let mut offset = 0i64;
+    for (i, &p) in pts.iter().enumerate() {
+        if i > 0 && p + offset < unwrapped[i - 1] - (1 << 32) {
+            offset += 1 << 33;
+        }
+        unwrapped.push(p + offset);
+    }
+    for pair in unwrapped.windows(2) {
+        assert_eq!(
+            pair[1] - pair[0],
+            3000,
+            "timestamps {} → {}",
+            pair[0],
+            pair[1]
+        );
+    }
+    let span = (unwrapped[unwrapped.len() - 1] - unwrapped[0] + 3000) as f64 / 90_000.0;
+    assert!(
+        (span - listed).abs() < 1.0 / 30.0,
+        "timestamps span {span} s, EXTINF sum {listed} s"
+    );
+    let wanted = common_seconds(&media);
+    assert!(
+        listed >= wanted,
+        "{listed} s of media, {wanted} s asked for"
+    );
+}
+
+fn common_seconds(text: &str) -> f64 {
+    let minutes = text.trim_end_matches('m').parse::<f64>().unwrap_or(40.0);
+    minutes * 60.0
 }

@@ -29,6 +29,8 @@ pub struct HlsSegment {
     /// Wall-clock time of the segment's first frame.
     pub date: SystemTime,
     pub changes: Vec<ClipChange>,
+    /// The first segment after a restart: timestamps and counters start anew there.
+    pub discontinuity: bool,
 }
 
 pub struct Window {
@@ -38,17 +40,25 @@ pub struct Window {
     /// Longest segment allowed, in whole seconds.
     target_duration: u64,
     fps: Rational,
-    discontinuity_sequence: u64,
+    /// Discontinuity tags of segments no longer in memory (earlier runs included).
+    discontinuities_gone: u64,
 }
 
 impl Window {
-    pub fn new(listed: usize, target_duration: u64, fps: Rational) -> Self {
+    /// `discontinuities_gone`: discontinuity tags of earlier runs of the stream (one
+    /// per restart before this one), so `EXT-X-DISCONTINUITY-SEQUENCE` stays right.
+    pub fn new(
+        listed: usize,
+        target_duration: u64,
+        fps: Rational,
+        discontinuities_gone: u64,
+    ) -> Self {
         Window {
             segments: VecDeque::new(),
             listed: listed.max(1),
             target_duration: target_duration.max(1),
             fps,
-            discontinuity_sequence: 0,
+            discontinuities_gone,
         }
     }
 
@@ -56,7 +66,9 @@ impl Window {
         self.segments.push_back(Arc::new(segment));
         // Listed ones plus one more window of those that left the playlist.
         while self.segments.len() > 2 * self.listed {
-            self.segments.pop_front();
+            if self.segments.pop_front().is_some_and(|s| s.discontinuity) {
+                self.discontinuities_gone += 1;
+            }
         }
     }
 
@@ -86,14 +98,24 @@ impl Window {
             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:{first}\n",
             self.target_duration
         );
-        if self.discontinuity_sequence > 0 {
+        // Tags before the first listed segment: gone ones, and unlisted ones in memory.
+        let discontinuity_sequence = self.discontinuities_gone
+            + self
+                .segments
+                .iter()
+                .take(skip)
+                .filter(|s| s.discontinuity)
+                .count() as u64;
+        if discontinuity_sequence > 0 {
             let _ = writeln!(
                 text,
-                "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
-                self.discontinuity_sequence
+                "#EXT-X-DISCONTINUITY-SEQUENCE:{discontinuity_sequence}"
             );
         }
         for segment in listed {
+            if segment.discontinuity {
+                text.push_str("#EXT-X-DISCONTINUITY\n");
+            }
             let _ = writeln!(
                 text,
                 "#EXT-X-PROGRAM-DATE-TIME:{}",
@@ -132,6 +154,7 @@ mod tests {
             frames,
             bytes: axum::body::Bytes::new(),
             date: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + sequence * 2),
+            discontinuity: false,
             changes: if sequence == 3 {
                 vec![ClipChange {
                     frame: 3 * 60 + 30,
@@ -146,7 +169,7 @@ mod tests {
     #[test]
     fn the_playlist_slides_and_old_segments_stay_fetchable() {
         let fps = Rational::new(30, 1).expect("rate");
-        let mut window = Window::new(6, 2, fps);
+        let mut window = Window::new(6, 2, fps, 0);
         for n in 0..14 {
             window.push(segment(n, if n == 9 { 9 } else { 60 }));
         }
@@ -160,7 +183,7 @@ mod tests {
         // Left the playlist, still served; two windows back, gone.
         assert!(window.get(2).is_some());
         assert!(window.get(1).is_none());
-        let mut early = Window::new(6, 2, fps);
+        let mut early = Window::new(6, 2, fps, 0);
         for n in 0..5 {
             early.push(segment(n, 60));
         }
@@ -170,5 +193,26 @@ mod tests {
             text.contains("START-DATE=\"2027-01-15T08:00:07.000Z\""),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_restart_is_one_discontinuity_counted_once_it_leaves() {
+        let fps = Rational::new(30, 1).expect("rate");
+        // The second restart: the tag of the first one is gone already.
+        let mut window = Window::new(6, 2, fps, 1);
+        for n in 0..20 {
+            let mut s = segment(100 + n, 60);
+            s.discontinuity = n == 0;
+            window.push(s);
+            let text = window.playlist("");
+            let still_listed = n < 6;
+            let want = if still_listed { 1 } else { 2 };
+            assert!(
+                text.contains(&format!("#EXT-X-DISCONTINUITY-SEQUENCE:{want}\n")),
+                "after {n}: {text}"
+            );
+            let tags = text.matches("#EXT-X-DISCONTINUITY\n").count();
+            assert_eq!(tags, usize::from(still_listed), "after {n}: {text}");
+        }
     }
 }

@@ -13,6 +13,8 @@ pub mod api;
 pub mod hls;
 pub mod metrics;
 pub mod producer;
+pub mod record;
+pub mod resume;
 pub mod state;
 
 use loopy_core::Catalog;
@@ -86,9 +88,22 @@ pub async fn run(
     let listed = window
         .max(DEFAULT_WINDOW)
         .max((3.0 * target_duration as f64 / seconds_per_segment).ceil() as usize);
+    let resume = resume::load(&root).unwrap_or_default();
+    if resume.runs > 0 {
+        tracing::info!(
+            "resuming the stream at segment {} ({:.1} s of media)",
+            resume.next_sequence,
+            resume.next_time_s
+        );
+    }
     let (tx, rx) = std::sync::mpsc::channel();
     let shared = Arc::new(Shared {
-        window: RwLock::new(hls::Window::new(listed, target_duration, fps)),
+        window: RwLock::new(hls::Window::new(
+            listed,
+            target_duration,
+            fps,
+            resume.runs.saturating_sub(1),
+        )),
         status: RwLock::new(Status {
             clips: producer.catalog.clips.len(),
             profile_id: producer.profile.id(),
@@ -112,11 +127,26 @@ pub async fn run(
         })?;
     let bound = listener.local_addr().map_err(ServeError::Http)?;
     let stop = Arc::new(AtomicBool::new(false));
-    let thread = producer::spawn(producer, Arc::clone(&shared), rx, Arc::clone(&stop));
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let thread = producer::spawn(
+        producer,
+        resume,
+        Arc::clone(&shared),
+        rx,
+        Arc::clone(&stop),
+        done_tx,
+    );
     on_listening(bound);
     let app = api::router(Arc::clone(&shared), access);
+    // The server stops when asked to, or when the stream ends on its own.
+    let either = async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = done_rx => {}
+        }
+    };
     let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(either)
         .await
         .map_err(ServeError::Http);
     stop.store(true, Ordering::SeqCst);

@@ -6,6 +6,7 @@
 //! answered with the media time at which they take effect.
 
 use crate::hls::{ClipChange, HlsSegment};
+use crate::resume::Resume;
 use crate::state::{ClipRef, Command, Counters, Effect, Request, Shared};
 use loopy_core::live::LiveChain;
 use loopy_core::plan::PlanClip;
@@ -33,6 +34,10 @@ pub struct ProducerConfig {
     pub paced: bool,
     /// Longest segment, in frames (the profile's GOP, or the cross-fade if longer).
     pub segment_frames: u64,
+    /// Also write every segment and an EVENT playlist here.
+    pub record: Option<PathBuf>,
+    /// Stop after this much media time (in frames) of this run.
+    pub stop_after_frames: Option<u64>,
 }
 
 /// Why the stream stopped.
@@ -70,22 +75,39 @@ struct Live {
     pending_cut: Cut,
     /// Media frame at which the current clip's body ends (where the next clip begins).
     body_end_frame: u64,
+    /// This run's first media frame (a restarted stream goes on from the last one).
+    first_frame: u64,
+    /// Runs of this stream before this one.
+    runs: u64,
+    recorder: Option<crate::record::Recorder>,
+    stop_after_frames: Option<u64>,
 }
 
+/// Starts the producer; `done` fires when it ends (asked to stop, or on its own).
 pub fn spawn(
     config: ProducerConfig,
+    resume: Resume,
     shared: Arc<Shared>,
     commands: Receiver<Request>,
     stop: Arc<AtomicBool>,
+    done: tokio::sync::oneshot::Sender<()>,
 ) -> std::thread::JoinHandle<Result<(), ProducerError>> {
     std::thread::Builder::new()
         .name("loopy-producer".into())
-        .spawn(move || run(config, shared, commands, stop))
+        .spawn(move || {
+            let result = run(config, resume, shared, commands, stop);
+            if let Err(e) = &result {
+                tracing::error!("the stream stopped: {e}");
+            }
+            let _ = done.send(());
+            result
+        })
         .unwrap_or_else(|e| panic!("cannot start the producer thread: {e}"))
 }
 
 fn run(
     config: ProducerConfig,
+    resume: Resume,
     shared: Arc<Shared>,
     commands: Receiver<Request>,
     stop: Arc<AtomicBool>,
@@ -103,7 +125,24 @@ fn run(
     }
     let first = chain.next_clip();
     let params = parameters(&conformed_path(&config.profile, &root, &clips[first]))?;
-    let segmenter = TsSegmenter::new(params, config.profile.fps, config.segment_frames, 0)?;
+    let fps = config.profile.fps;
+    let first_frame = (resume.next_time_s.max(0.0) * fps.as_f64()).ceil() as u64;
+    let segmenter = TsSegmenter::new(params, fps, config.segment_frames, first_frame)?;
+    let recorder = match &config.record {
+        Some(dir) => Some(
+            crate::record::Recorder::create(
+                dir,
+                shared.target_duration,
+                resume.next_sequence,
+                fps.as_f64(),
+            )
+            .map_err(|source| RenderError::Io {
+                path: dir.clone(),
+                source,
+            })?,
+        ),
+        None => None,
+    };
     let mut live = Live {
         shared,
         commands,
@@ -114,17 +153,26 @@ fn run(
         profile: config.profile,
         paced: config.paced,
         segmenter,
-        sequence: 0,
+        sequence: resume.next_sequence,
         origin: Instant::now(),
         changes: Vec::new(),
         pending_cut: Cut::None,
-        body_end_frame: 0,
+        body_end_frame: first_frame,
+        first_frame,
+        runs: resume.runs,
+        recorder,
+        stop_after_frames: config.stop_after_frames,
     };
-    live.clip_started(first, 0);
+    live.clip_started(first, first_frame);
     let result = live.play_from(first);
     // Whatever ended the stream, what was muxed is published.
     if let Ok(Some(last)) = live.segmenter.flush() {
         live.publish(last, false);
+    }
+    if let Some(recorder) = live.recorder.as_mut() {
+        if let Err(e) = recorder.finish() {
+            tracing::error!("--record: {e}");
+        }
     }
     result
 }
@@ -299,7 +347,8 @@ impl Live {
     /// until the wall clock reaches the segment's start.
     fn publish(&mut self, segment: Segment, paced: bool) {
         let fps = self.profile.fps;
-        let start = Duration::from_secs_f64(segment.first_frame as f64 / fps.as_f64());
+        let start =
+            Duration::from_secs_f64((segment.first_frame - self.first_frame) as f64 / fps.as_f64());
         if paced {
             let due = self.origin + start;
             while !self.stopped() {
@@ -329,10 +378,31 @@ impl Live {
             bytes: segment.bytes.into(),
             date: shared.started_wall + start,
             changes: inside,
+            discontinuity: self.runs > 0 && segment.first_frame == self.first_frame,
         };
         self.sequence += 1;
+        if let Some(recorder) = self.recorder.as_mut() {
+            if let Err(e) = recorder.add(&hls) {
+                Counters::add(&shared.counters.errors, 1);
+                tracing::error!("--record: {e}");
+            }
+        }
         if let Ok(mut window) = shared.window.write() {
             window.push(hls);
+        }
+        let state = Resume {
+            next_sequence: self.sequence,
+            next_time_s: end as f64 / fps.as_f64(),
+            runs: self.runs + 1,
+        };
+        if let Err(e) = crate::resume::save(&self.root, &state) {
+            tracing::warn!("cannot save the stream's state for a restart: {e}");
+        }
+        if self
+            .stop_after_frames
+            .is_some_and(|limit| end - self.first_frame >= limit)
+        {
+            self.stop.store(true, Ordering::SeqCst);
         }
         let counters = &shared.counters;
         Counters::add(&counters.segments, 1);

@@ -59,6 +59,14 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         );
     }
 
+    let stop_after_frames = args
+        .stop_after
+        .as_deref()
+        .map(|text| {
+            loopy_core::spec::parse_duration_ms(text)
+                .map(|ms| loopy_core::spec::ms_to_frames_ceil(ms, profile.fps))
+        })
+        .transpose()?;
     let token = args.token.clone().unwrap_or_else(random_token);
     let print_token = args.token.is_none();
     let config = ServeConfig {
@@ -70,6 +78,8 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         window: args.window,
         producer: ProducerConfig {
             segment_frames: loopy_serve::segment_frames(&profile),
+            record: args.record.clone(),
+            stop_after_frames,
             catalog,
             plan,
             profile,
