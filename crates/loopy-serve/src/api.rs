@@ -56,6 +56,10 @@ pub fn router(shared: Arc<Shared>, access: Access) -> Router {
         .route_layer(middleware::from_fn_with_state(app.clone(), control_guard));
     let viewing = Router::new()
         .route("/", get(index))
+        .route("/dashboard.js", get(asset_js))
+        .route("/dashboard.css", get(asset_css))
+        .route("/hls.light.min.js", get(asset_hls))
+        .route("/api/events", get(events))
         .route("/live.m3u8", get(playlist))
         .route("/segments/{name}", get(segment))
         .route("/api/state", get(state))
@@ -142,19 +146,57 @@ async fn count_requests(
     response
 }
 
+/// The dashboard: a page, its script and style, and hls.js, all compiled in.
 async fn index() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        "loopy serve\n\n\
-         GET  /live.m3u8          the HLS stream (MPEG-TS)\n\
-         GET  /api/state          now playing, queue, signals, media time\n\
-         GET  /api/clips          the library\n\
-         POST /api/signals        {\"talk\": 0.8} (DELETE clears)\n\
-         POST /api/queue          {\"clip\": \"talk_01.mp4\"}\n\
-         POST /api/cut            cross-fade into the next clip at the next GOP\n\
-         POST /api/skip           hard cut to the next clip at the next GOP\n\
-         GET  /metrics, /healthz\n",
+    asset(
+        "text/html; charset=utf-8",
+        include_str!("../assets/index.html"),
     )
+}
+
+async fn asset_js() -> impl IntoResponse {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/dashboard.js"),
+    )
+}
+
+async fn asset_css() -> impl IntoResponse {
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("../assets/dashboard.css"),
+    )
+}
+
+async fn asset_hls() -> impl IntoResponse {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/hls.light.min.js"),
+    )
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Server-sent events: a `clip` event with the whole status at every clip change.
+async fn events(State(app): State<App>) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio_stream::StreamExt;
+    let changes = tokio_stream::wrappers::BroadcastStream::new(app.shared.events.subscribe())
+        // A listener that fell behind misses changes, not the stream.
+        .filter_map(|change| change.ok())
+        .map(|json| Ok::<_, std::convert::Infallible>(Event::default().event("clip").data(json)));
+    Sse::new(changes)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 fn hls_headers(
@@ -176,6 +218,12 @@ async fn playlist(State(app): State<App>) -> Response {
         .counters
         .playlist_requests
         .fetch_add(1, Ordering::Relaxed);
+    if let Ok(mut times) = app.shared.playlist_times.lock() {
+        times.push_back(Instant::now());
+        if times.len() > 100_000 {
+            times.pop_front();
+        }
+    }
     let text = match app.shared.window.read() {
         Ok(window) if window.latest().is_some() => window.playlist("segments/"),
         _ => {

@@ -118,6 +118,8 @@ pub async fn run(
         target_duration,
         library: library(&producer.catalog),
         last_segment: Mutex::new(None),
+        events: tokio::sync::broadcast::channel(64).0,
+        playlist_times: Mutex::new(std::collections::VecDeque::new()),
     });
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -52,6 +52,30 @@ pub fn render(shared: &Shared) -> String {
         get(&c.media_frames) as f64 / shared.fps.as_f64(),
     );
     metric(
+        "loopy_media_frames_total",
+        "counter",
+        "Media frames published (the stream's clock, in frames)",
+        get(&c.media_frames) as f64,
+    );
+    metric(
+        "loopy_stream_bitrate_bits_per_second",
+        "gauge",
+        "Bit rate of the latest segment",
+        get(&c.bitrate) as f64,
+    );
+    metric(
+        "loopy_process_cpu_seconds_total",
+        "counter",
+        "CPU time of this process (user + system)",
+        process_cpu_seconds(),
+    );
+    metric(
+        "loopy_viewers_estimate",
+        "gauge",
+        "Playlist requests in the last 10 s, times the target duration, over 10 s",
+        viewers(shared),
+    );
+    metric(
         "loopy_drift_seconds",
         "gauge",
         "Start of the latest segment minus wall time since start (about 0 when paced)",
@@ -100,4 +124,36 @@ pub fn render(shared: &Shared) -> String {
         get(&c.clip_failures) as f64,
     );
     text
+}
+
+/// User + system CPU of this process from `/proc/self/stat` (0 where there is none).
+fn process_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) are space-separated.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // SAFETY: sysconf only reads a system constant.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    (ticks(11) + ticks(12)) / per_second
+}
+
+/// Players fetch the playlist about once per target duration.
+fn viewers(shared: &Shared) -> f64 {
+    let window = std::time::Duration::from_secs(10);
+    let Ok(mut times) = shared.playlist_times.lock() else {
+        return 0.0;
+    };
+    while times.front().is_some_and(|t| t.elapsed() > window) {
+        times.pop_front();
+    }
+    (times.len() as f64 * shared.target_duration as f64 / window.as_secs_f64()).round()
 }

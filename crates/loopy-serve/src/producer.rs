@@ -340,6 +340,10 @@ impl Live {
             status.now_playing_since = since;
             status.queued = queued;
             status.signals = self.chain.signals().to_vec();
+            if let Ok(json) = serde_json::to_string(&*status) {
+                // Nobody listening is fine.
+                let _ = self.shared.events.send(json);
+            }
         }
     }
 
@@ -367,6 +371,7 @@ impl Live {
             self.poll_commands();
         }
         let end = segment.first_frame + segment.frames;
+        let (segment_frames, segment_bytes) = (segment.frames, segment.bytes.len());
         let (inside, later): (Vec<ClipChange>, Vec<ClipChange>) =
             self.changes.drain(..).partition(|c| c.frame < end);
         self.changes = later;
@@ -406,6 +411,11 @@ impl Live {
         }
         let counters = &shared.counters;
         Counters::add(&counters.segments, 1);
+        let seconds = (segment_frames as f64 / fps.as_f64()).max(1e-3);
+        counters.bitrate.store(
+            (segment_bytes as f64 * 8.0 / seconds) as u64,
+            Ordering::Relaxed,
+        );
         counters.media_frames.store(end, Ordering::Relaxed);
         let drift = start.as_secs_f64() - self.origin.elapsed().as_secs_f64();
         counters

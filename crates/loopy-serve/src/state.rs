@@ -49,6 +49,8 @@ pub struct Counters {
     pub drift_micros: std::sync::atomic::AtomicI64,
     /// Gauge: media frames published.
     pub media_frames: AtomicU64,
+    /// Gauge: bits per second of the latest segment.
+    pub bitrate: AtomicU64,
 }
 
 impl Counters {
@@ -90,4 +92,9 @@ pub struct Shared {
     pub library: Vec<ClipRef>,
     /// Wall-clock instant of the latest segment, for `/healthz`.
     pub last_segment: Mutex<Option<Instant>>,
+    /// Clip changes for `/api/events` (the status as JSON after each change).
+    pub events: tokio::sync::broadcast::Sender<String>,
+    /// When playlists were asked for in the last ten seconds (players ask once per
+    /// target duration), for the viewer estimate.
+    pub playlist_times: Mutex<std::collections::VecDeque<Instant>>,
 }

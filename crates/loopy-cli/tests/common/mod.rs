@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod frames;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
