@@ -6,6 +6,7 @@
 //! Bodies are limited to 16 KiB (413 beyond), and no request ever names a file: clips
 //! are named as the library lists them and looked up there.
 
+use crate::hls::Variant;
 use crate::state::{Command, Effect, Request, Shared};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -60,7 +61,9 @@ pub fn router(shared: Arc<Shared>, access: Access) -> Router {
         .route("/dashboard.css", get(asset_css))
         .route("/hls.light.min.js", get(asset_hls))
         .route("/api/events", get(events))
-        .route("/live.m3u8", get(playlist))
+        .route("/live.m3u8", get(playlist_ts))
+        .route("/live-fmp4.m3u8", get(playlist_fmp4))
+        .route("/init.mp4", get(init_segment))
         .route("/segments/{name}", get(segment))
         .route("/api/state", get(state))
         .route("/api/clips", get(clips))
@@ -213,7 +216,15 @@ fn hls_headers(
     ]
 }
 
-async fn playlist(State(app): State<App>) -> Response {
+async fn playlist_ts(State(app): State<App>) -> Response {
+    playlist(&app, Variant::MpegTs)
+}
+
+async fn playlist_fmp4(State(app): State<App>) -> Response {
+    playlist(&app, Variant::Fmp4 { map: "init.mp4" })
+}
+
+fn playlist(app: &App, variant: Variant) -> Response {
     app.shared
         .counters
         .playlist_requests
@@ -225,7 +236,7 @@ async fn playlist(State(app): State<App>) -> Response {
         }
     }
     let text = match app.shared.window.read() {
-        Ok(window) if window.latest().is_some() => window.playlist("segments/"),
+        Ok(window) if window.latest().is_some() => window.playlist("segments/", variant),
         _ => {
             return refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -244,25 +255,51 @@ async fn playlist(State(app): State<App>) -> Response {
         .into_response()
 }
 
+async fn init_segment(State(app): State<App>) -> Response {
+    let bytes = app
+        .shared
+        .init_segment
+        .read()
+        .map(|b| b.clone())
+        .unwrap_or_default();
+    if bytes.is_empty() {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the stream has not started yet",
+        );
+    }
+    (hls_headers("video/mp4", "no-cache"), bytes).into_response()
+}
+
 async fn segment(State(app): State<App>, Path(name): Path<String>) -> Response {
     let counters = &app.shared.counters;
     counters.segment_requests.fetch_add(1, Ordering::Relaxed);
-    let found = name
-        .strip_suffix(".ts")
-        .and_then(|n| n.parse::<u64>().ok())
+    let (number, mp4) = match (name.strip_suffix(".ts"), name.strip_suffix(".m4s")) {
+        (Some(n), _) => (n, false),
+        (_, Some(n)) => (n, true),
+        _ => return refuse(StatusCode::NOT_FOUND, "segments are N.ts or N.m4s"),
+    };
+    let found = number
+        .parse::<u64>()
+        .ok()
         .and_then(|n| app.shared.window.read().ok().and_then(|w| w.get(n)));
     match found {
         Some(segment) => {
+            let bytes: Bytes = if mp4 {
+                segment.mp4.clone()
+            } else {
+                segment.ts.clone()
+            };
             counters
                 .bytes_served
-                .fetch_add(segment.bytes.len() as u64, Ordering::Relaxed);
-            let bytes: Bytes = segment.bytes.clone();
+                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            let kind = if mp4 {
+                "video/iso.segment"
+            } else {
+                "video/mp2t"
+            };
             // Segments never change: players and caches may keep them.
-            (
-                hls_headers("video/mp2t", "public, max-age=86400, immutable"),
-                bytes,
-            )
-                .into_response()
+            (hls_headers(kind, "public, max-age=86400, immutable"), bytes).into_response()
         }
         None => refuse(
             StatusCode::NOT_FOUND,

@@ -25,12 +25,42 @@ pub struct HlsSegment {
     pub sequence: u64,
     pub first_frame: u64,
     pub frames: u64,
-    pub bytes: axum::body::Bytes,
+    /// The segment as MPEG-TS.
+    pub ts: axum::body::Bytes,
+    /// The segment as an fMP4 fragment (after the init segment).
+    pub mp4: axum::body::Bytes,
     /// Wall-clock time of the segment's first frame.
     pub date: SystemTime,
     pub changes: Vec<ClipChange>,
     /// The first segment after a restart: timestamps and counters start anew there.
     pub discontinuity: bool,
+}
+
+/// Which container a playlist lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant<'a> {
+    MpegTs,
+    /// Fragmented MP4 after the init segment at `map`.
+    Fmp4 {
+        map: &'a str,
+    },
+}
+
+impl Variant<'_> {
+    fn version(self) -> u32 {
+        match self {
+            Variant::MpegTs => 3,
+            // EXT-X-MAP with media segments that are not I-frame-only needs version 6+.
+            Variant::Fmp4 { .. } => 7,
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            Variant::MpegTs => "ts",
+            Variant::Fmp4 { .. } => "m4s",
+        }
+    }
 }
 
 pub struct Window {
@@ -87,15 +117,17 @@ impl Window {
         frames as f64 * self.fps.den() as f64 / self.fps.num() as f64
     }
 
-    /// The media playlist, segments named `{prefix}{sequence}.ts`.
-    pub fn playlist(&self, prefix: &str) -> String {
+    /// The media playlist of a variant, segments named `{prefix}{sequence}.{extension}`
+    /// (`ts`, or `m4s` after the init segment `map`).
+    pub fn playlist(&self, prefix: &str, variant: Variant) -> String {
         let skip = self.segments.len().saturating_sub(self.listed);
         let listed: Vec<&Arc<HlsSegment>> = self.segments.iter().skip(skip).collect();
         let mut text = String::with_capacity(160 + listed.len() * 160);
         let first = listed.first().map_or(0, |s| s.sequence);
         let _ = write!(
             text,
-            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:{first}\n",
+            "#EXTM3U\n#EXT-X-VERSION:{}\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:{first}\n",
+            variant.version(),
             self.target_duration
         );
         // Tags before the first listed segment: gone ones, and unlisted ones in memory.
@@ -111,6 +143,9 @@ impl Window {
                 text,
                 "#EXT-X-DISCONTINUITY-SEQUENCE:{discontinuity_sequence}"
             );
+        }
+        if let Variant::Fmp4 { map } = variant {
+            let _ = writeln!(text, "#EXT-X-MAP:URI=\"{map}\"");
         }
         for segment in listed {
             if segment.discontinuity {
@@ -134,9 +169,10 @@ impl Window {
             }
             let _ = write!(
                 text,
-                "#EXTINF:{:.3},\n{prefix}{}.ts\n",
+                "#EXTINF:{:.3},\n{prefix}{}.{}\n",
                 self.seconds(segment.frames),
-                segment.sequence
+                segment.sequence,
+                variant.extension()
             );
         }
         text
@@ -152,7 +188,8 @@ mod tests {
             sequence,
             first_frame: sequence * 60,
             frames,
-            bytes: axum::body::Bytes::new(),
+            ts: axum::body::Bytes::new(),
+            mp4: axum::body::Bytes::new(),
             date: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + sequence * 2),
             discontinuity: false,
             changes: if sequence == 3 {
@@ -173,7 +210,7 @@ mod tests {
         for n in 0..14 {
             window.push(segment(n, if n == 9 { 9 } else { 60 }));
         }
-        let text = window.playlist("segments/");
+        let text = window.playlist("segments/", Variant::MpegTs);
         assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:8\n"), "{text}");
         assert_eq!(text.matches("#EXTINF:").count(), 6);
         assert!(text.contains("#EXTINF:0.300,\nsegments/9.ts"), "{text}");
@@ -187,8 +224,14 @@ mod tests {
         for n in 0..5 {
             early.push(segment(n, 60));
         }
-        let text = early.playlist("");
+        let text = early.playlist("", Variant::Fmp4 { map: "init.mp4" });
         assert!(text.contains("X-CLIP=\"talk_1.mp4\""), "{text}");
+        assert!(
+            text.contains("#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n"),
+            "{text}"
+        );
+        assert!(text.contains("#EXT-X-MAP:URI=\"init.mp4\"\n"), "{text}");
+        assert!(text.contains("\n4.m4s\n"), "{text}");
         assert!(
             text.contains("START-DATE=\"2027-01-15T08:00:07.000Z\""),
             "{text}"
@@ -204,7 +247,7 @@ mod tests {
             let mut s = segment(100 + n, 60);
             s.discontinuity = n == 0;
             window.push(s);
-            let text = window.playlist("");
+            let text = window.playlist("", Variant::MpegTs);
             let still_listed = n < 6;
             let want = if still_listed { 1 } else { 2 };
             assert!(

@@ -11,7 +11,7 @@ use crate::state::{ClipRef, Command, Counters, Effect, Request, Shared};
 use loopy_core::live::LiveChain;
 use loopy_core::plan::PlanClip;
 use loopy_core::{Catalog, PlanOptions};
-use loopy_media::live::{read_gops, Gop, Segment, TsSegmenter};
+use loopy_media::live::{read_gops, Gop, Segment, Segmenter};
 use loopy_media::smart::conform::conformed_frames;
 use loopy_media::smart::pieces::{conformed_path, parameters, transition_path};
 use loopy_media::smart::transition::{encode_crossfade, tail_start};
@@ -68,7 +68,7 @@ struct Live {
     root: PathBuf,
     profile: Profile,
     paced: bool,
-    segmenter: TsSegmenter,
+    segmenter: Segmenter,
     sequence: u64,
     origin: Instant,
     changes: Vec<ClipChange>,
@@ -127,7 +127,10 @@ fn run(
     let params = parameters(&conformed_path(&config.profile, &root, &clips[first]))?;
     let fps = config.profile.fps;
     let first_frame = (resume.next_time_s.max(0.0) * fps.as_f64()).ceil() as u64;
-    let segmenter = TsSegmenter::new(params, fps, config.segment_frames, first_frame)?;
+    let segmenter = Segmenter::new(params, fps, config.segment_frames, first_frame)?;
+    if let Ok(mut init) = shared.init_segment.write() {
+        *init = segmenter.init_segment().to_vec().into();
+    }
     let recorder = match &config.record {
         Some(dir) => Some(
             crate::record::Recorder::create(
@@ -371,7 +374,7 @@ impl Live {
             self.poll_commands();
         }
         let end = segment.first_frame + segment.frames;
-        let (segment_frames, segment_bytes) = (segment.frames, segment.bytes.len());
+        let (segment_frames, segment_bytes) = (segment.frames, segment.ts.len());
         let (inside, later): (Vec<ClipChange>, Vec<ClipChange>) =
             self.changes.drain(..).partition(|c| c.frame < end);
         self.changes = later;
@@ -380,7 +383,8 @@ impl Live {
             sequence: self.sequence,
             first_frame: segment.first_frame,
             frames: segment.frames,
-            bytes: segment.bytes.into(),
+            ts: segment.ts.into(),
+            mp4: segment.mp4.into(),
             date: shared.started_wall + start,
             changes: inside,
             discontinuity: self.runs > 0 && segment.first_frame == self.first_frame,

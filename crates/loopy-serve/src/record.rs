@@ -38,7 +38,7 @@ impl Recorder {
 
     pub fn add(&mut self, segment: &HlsSegment) -> std::io::Result<()> {
         let name = format!("{:09}.ts", segment.sequence);
-        std::fs::write(self.dir.join(&name), &segment.bytes)?;
+        std::fs::write(self.dir.join(&name), &segment.ts)?;
         if segment.discontinuity {
             writeln!(self.playlist, "#EXT-X-DISCONTINUITY")?;
         }

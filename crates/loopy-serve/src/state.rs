@@ -92,6 +92,8 @@ pub struct Shared {
     pub library: Vec<ClipRef>,
     /// Wall-clock instant of the latest segment, for `/healthz`.
     pub last_segment: Mutex<Option<Instant>>,
+    /// The fMP4 variant's init segment (`ftyp` + `moov`), set when the stream starts.
+    pub init_segment: RwLock<axum::body::Bytes>,
     /// Clip changes for `/api/events` (the status as JSON after each change).
     pub events: tokio::sync::broadcast::Sender<String>,
     /// When playlists were asked for in the last ten seconds (players ask once per

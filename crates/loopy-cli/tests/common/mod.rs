@@ -6,6 +6,7 @@
 
 pub mod browser;
 pub mod frames;
+pub mod serving;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};

@@ -1,10 +1,10 @@
 //! Media for `loopy serve`: closed GOPs read from conformed clips and transitions
-//! (`feed`), and one long-lived MPEG-TS muxer whose output is cut into HLS segments in
-//! memory on GOP boundaries (`segmenter`). Scheduling, pacing and HTTP live in the
+//! (`feed`), and long-lived MPEG-TS and fMP4 muxers whose output is cut into HLS
+//! segments in memory on GOP boundaries (`segmenter`). Scheduling, pacing and HTTP live in the
 //! `loopy-serve` crate.
 
 pub mod feed;
 pub mod segmenter;
 
 pub use feed::{read_gops, Gop};
-pub use segmenter::{Segment, TsSegmenter};
+pub use segmenter::{Segment, Segmenter};

@@ -1,12 +1,15 @@
-//! HLS segments from one long-lived MPEG-TS muxer writing into memory.
+//! HLS segments from long-lived muxers writing into memory: MPEG-TS, and fragmented
+//! MP4 (CMAF) beside it, both cut at the same GOP boundaries.
 //!
-//! The muxer lives as long as the stream, so continuity counters, PCR and timestamps
-//! run on one clock across every clip boundary (no discontinuity, nothing reset).
-//! Its output goes through a custom AVIO into a buffer; a segment is cut before a GOP
-//! that would make it longer than the target: the muxer and its I/O buffer are
-//! flushed, the bytes so far become the segment, and the muxer is told to repeat its
-//! PAT/PMT before the next packet (as FFmpeg's own HLS muxer does), so every segment
-//! starts with the tables and an IDR frame and can be decoded on its own.
+//! Each muxer lives as long as the stream, so timestamps (and for TS continuity
+//! counters and PCR, for fMP4 the fragments' decode times) run on one clock across
+//! every clip boundary: no discontinuity, nothing reset. Output goes through a custom
+//! AVIO into a buffer; a segment is cut before a GOP that would make it longer than
+//! the target: the muxer is flushed (for fMP4 that writes the fragment, `frag_custom`),
+//! its I/O buffer pushed out, and the bytes so far become the segment. The TS muxer is
+//! then told to repeat its PAT/PMT before the next packet (as FFmpeg's own HLS muxer
+//! does), so every segment starts with the tables and an IDR frame; the fMP4 muxer's
+//! header (`ftyp` + `moov`, written first) is the init segment.
 
 use super::feed::Gop;
 use crate::error::RenderError;
@@ -16,10 +19,10 @@ use loopy_core::Rational;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-/// MPEG-TS timestamps are in 90 kHz units.
-const TS_TIME_BASE: ff::Rational = ff::Rational(1, 90_000);
+/// Both containers' timestamps are in 90 kHz units.
+const TIME_BASE: ff::Rational = ff::Rational(1, 90_000);
 
-/// Where the muxer's output accumulates until a segment is cut.
+/// Where a muxer's output accumulates until a segment is cut.
 #[derive(Clone, Default)]
 struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
 
@@ -47,29 +50,115 @@ impl SharedBuffer {
     }
 }
 
-/// One finished segment: its first output frame, its length in frames, its bytes.
+/// One finished segment in both containers: its first output frame, its length in
+/// frames, its MPEG-TS bytes and its fMP4 fragment.
 #[derive(Debug, Clone)]
 pub struct Segment {
     pub first_frame: u64,
     pub frames: u64,
-    pub bytes: Vec<u8>,
+    pub ts: Vec<u8>,
+    pub mp4: Vec<u8>,
 }
 
-pub struct TsSegmenter {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    MpegTs,
+    Fmp4,
+}
+
+/// One long-lived muxer writing into memory.
+struct Muxer {
+    kind: Kind,
     output: ff::format::context::Output,
     buffer: SharedBuffer,
-    frame_tb: ff::Rational,
     stream_tb: ff::Rational,
+}
+
+impl Muxer {
+    fn new(kind: Kind, params: ff::codec::Parameters) -> Result<Self, RenderError> {
+        let what = match kind {
+            Kind::MpegTs => "MPEG-TS muxer",
+            Kind::Fmp4 => "fMP4 muxer",
+        };
+        let fail = |e: ff::Error| RenderError::ffmpeg(what, e);
+        let buffer = SharedBuffer::default();
+        let io = StreamIo::from_write(buffer.clone()).map_err(fail)?;
+        let format = match kind {
+            Kind::MpegTs => "mpegts",
+            Kind::Fmp4 => "mp4",
+        };
+        let mut output = ff::format::output_to_stream(io, None, Some(format)).map_err(fail)?;
+        {
+            let mut stream = output
+                .add_stream(ff::encoder::find(ff::codec::Id::None))
+                .map_err(fail)?;
+            stream.set_parameters(params);
+            // SAFETY: valid parameters of the stream just added; the Matroska tag of
+            // the pieces means nothing here, 0 lets the muxer choose.
+            unsafe { (*stream.parameters().as_mut_ptr()).codec_tag = 0 };
+            stream.set_time_base(TIME_BASE);
+        }
+        let mut options = ff::Dictionary::new();
+        if kind == Kind::Fmp4 {
+            // An empty moov as the init segment; fragments only when we flush.
+            options.set("movflags", "frag_custom+empty_moov+default_base_moof+cmaf");
+        }
+        output.write_header_with(options).map_err(fail)?;
+        let stream_tb = output.stream(0).map_or(TIME_BASE, |s| s.time_base());
+        Ok(Muxer {
+            kind,
+            output,
+            buffer,
+            stream_tb,
+        })
+    }
+
+    fn write(&mut self, mut packet: ff::Packet, frame_tb: ff::Rational) -> Result<(), RenderError> {
+        packet.rescale_ts(frame_tb, self.stream_tb);
+        packet
+            .write(&mut self.output)
+            .map(|_| ())
+            .map_err(|e| RenderError::ffmpeg("mux", e))
+    }
+
+    /// Flushes what the muxer holds and takes every byte written since the last call.
+    fn take(&mut self) -> Result<Vec<u8>, RenderError> {
+        // SAFETY: a valid muxing context with its (custom) I/O context; a null packet
+        // asks the muxer to flush (for fMP4 with frag_custom: write the fragment),
+        // avio_flush pushes the I/O buffer out.
+        unsafe {
+            let ctx = self.output.as_mut_ptr();
+            let ret = ff::ffi::av_write_frame(ctx, std::ptr::null_mut());
+            if ret < 0 {
+                return Err(RenderError::ffmpeg("segment flush", ff::Error::from(ret)));
+            }
+            ff::ffi::avio_flush((*ctx).pb);
+            if self.kind == Kind::MpegTs {
+                let flag = c"mpegts_flags";
+                let value = c"+resend_headers";
+                ff::ffi::av_opt_set((*ctx).priv_data, flag.as_ptr(), value.as_ptr(), 0);
+            }
+        }
+        Ok(self.buffer.take())
+    }
+}
+
+pub struct Segmenter {
+    ts: Muxer,
+    mp4: Muxer,
+    /// The fMP4 header: `ftyp` + `moov`, what `EXT-X-MAP` points to.
+    init: Vec<u8>,
+    frame_tb: ff::Rational,
     next_frame: u64,
     segment_first: u64,
     max_frames: u64,
 }
 
-// SAFETY: the muxer is driven by one thread at a time (it moves with the producer).
-unsafe impl Send for TsSegmenter {}
+// SAFETY: the muxers are driven by one thread at a time (they move with the producer).
+unsafe impl Send for Segmenter {}
 
-impl TsSegmenter {
-    /// A muxer for video with codec `params` at `fps`, cutting segments of at most
+impl Segmenter {
+    /// Muxers for video with codec `params` at `fps`, cutting segments of at most
     /// `max_frames` frames (a longer GOP gets a segment of its own); the first frame
     /// is numbered `first_frame` (a restarted stream goes on where it stopped).
     pub fn new(
@@ -78,32 +167,23 @@ impl TsSegmenter {
         max_frames: u64,
         first_frame: u64,
     ) -> Result<Self, RenderError> {
-        let fail = |what: &'static str| move |e: ff::Error| RenderError::ffmpeg(what, e);
-        let buffer = SharedBuffer::default();
-        let io = StreamIo::from_write(buffer.clone()).map_err(fail("segment output"))?;
-        let mut output = ff::format::output_to_stream(io, None, Some("mpegts"))
-            .map_err(fail("MPEG-TS muxer"))?;
-        {
-            let mut stream = output
-                .add_stream(ff::encoder::find(ff::codec::Id::None))
-                .map_err(fail("MPEG-TS stream"))?;
-            stream.set_parameters(params);
-            // SAFETY: valid parameters of the stream just added; the Matroska tag of
-            // the pieces means nothing here, 0 lets the muxer choose.
-            unsafe { (*stream.parameters().as_mut_ptr()).codec_tag = 0 };
-            stream.set_time_base(TS_TIME_BASE);
-        }
-        output.write_header().map_err(fail("MPEG-TS header"))?;
-        let stream_tb = output.stream(0).map_or(TS_TIME_BASE, |s| s.time_base());
-        Ok(TsSegmenter {
-            output,
-            buffer,
+        let ts = Muxer::new(Kind::MpegTs, params.clone())?;
+        let mp4 = Muxer::new(Kind::Fmp4, params)?;
+        let init = mp4.buffer.take();
+        Ok(Segmenter {
+            ts,
+            mp4,
+            init,
             frame_tb: ff::Rational::new(fps.den() as i32, fps.num() as i32),
-            stream_tb,
             next_frame: first_frame,
             segment_first: first_frame,
             max_frames: max_frames.max(1),
         })
+    }
+
+    /// The fMP4 init segment.
+    pub fn init_segment(&self) -> &[u8] {
+        &self.init
     }
 
     /// The output frame the next GOP will start at (the stream's media clock).
@@ -124,12 +204,10 @@ impl TsSegmenter {
             packet.set_pts(Some(at));
             packet.set_dts(Some(at));
             packet.set_duration(1);
-            packet.rescale_ts(self.frame_tb, self.stream_tb);
             packet.set_stream(0);
             packet.set_position(-1);
-            packet
-                .write(&mut self.output)
-                .map_err(|e| RenderError::ffmpeg("MPEG-TS mux", e))?;
+            self.mp4.write(packet.clone(), self.frame_tb)?;
+            self.ts.write(packet, self.frame_tb)?;
             self.next_frame += 1;
         }
         Ok(done)
@@ -144,23 +222,11 @@ impl TsSegmenter {
     }
 
     fn cut(&mut self) -> Result<Segment, RenderError> {
-        // SAFETY: a valid muxing context with its (custom) I/O context; a null packet
-        // asks the muxer to flush what it holds, avio_flush pushes the I/O buffer out.
-        unsafe {
-            let ctx = self.output.as_mut_ptr();
-            let ret = ff::ffi::av_write_frame(ctx, std::ptr::null_mut());
-            if ret < 0 {
-                return Err(RenderError::ffmpeg("MPEG-TS flush", ff::Error::from(ret)));
-            }
-            ff::ffi::avio_flush((*ctx).pb);
-            let flag = c"mpegts_flags";
-            let value = c"+resend_headers";
-            ff::ffi::av_opt_set((*ctx).priv_data, flag.as_ptr(), value.as_ptr(), 0);
-        }
         let segment = Segment {
             first_frame: self.segment_first,
             frames: self.next_frame - self.segment_first,
-            bytes: self.buffer.take(),
+            ts: self.ts.take()?,
+            mp4: self.mp4.take()?,
         };
         self.segment_first = self.next_frame;
         Ok(segment)
