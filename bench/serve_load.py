@@ -42,7 +42,7 @@ async def player(session, url, until, latencies, errors, rng) -> None:
                     latencies.append(time.monotonic() - started)
                     if response.status != 200:
                         errors.append(f"segment {response.status}")
-        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+        except (TimeoutError, aiohttp.ClientError) as e:
             errors.append(type(e).__name__)
         await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
 
@@ -103,7 +103,10 @@ async def main() -> None:
             metrics = await r.text()
     drift = [line for line in metrics.splitlines() if line.startswith("loopy_drift_seconds ")]
     ordered = sorted(latencies)
-    pct = lambda p: ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000  # noqa: E731
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
+
     print(f"{args.clients} simulated HLS players for {args.seconds:.0f} s: "
           f"{len(latencies)} requests, {len(errors)} errors {sorted(set(errors))[:5]}")
     print(f"  latency p50 {pct(0.50):.1f} ms, p99 {pct(0.99):.1f} ms, max {ordered[-1] * 1000:.1f} ms")
