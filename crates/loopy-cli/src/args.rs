@@ -340,4 +340,8 @@ pub struct ServeArgs {
     /// Stop after this much media time (e.g. 24h), publishing the last segment
     #[arg(long, value_name = "DURATION")]
     pub stop_after: Option<String>,
+    /// Also push the stream to an RTMP or SRT receiver (rtmp://host/app/key, srt://host:port),
+    /// reconnecting with backoff when it goes away
+    #[arg(long, value_name = "URL")]
+    pub push: Option<String>,
 }

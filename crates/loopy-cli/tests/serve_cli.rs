@@ -563,3 +563,73 @@ fn common_seconds(text: &str) -> f64 {
     let minutes = text.trim_end_matches('m').parse::<f64>().unwrap_or(40.0);
     minutes * 60.0
 }
+
+/// `ffmpeg -listen 1` as an RTMP receiver writing what it gets to `out`.
+fn rtmp_receiver(port: u16, out: &Path, extra: &[&str]) -> std::process::Child {
+    Command::new("ffmpeg")
+        .args(["-v", "error", "-listen", "1", "-i"])
+        .arg(format!("rtmp://127.0.0.1:{port}/live/x"))
+        .args(extra)
+        .args(["-c", "copy", "-y"])
+        .arg(out)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("start the receiver")
+}
+
+fn frames_in(path: &Path) -> u64 {
+    common::frames::probe(path)["streams"][0]["nb_read_frames"]
+        .as_str()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn push_reaches_an_rtmp_receiver_and_comes_back_after_it_restarts() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let tmp = shared_tempdir();
+    let (first, second) = (tmp.path().join("first.flv"), tmp.path().join("second.flv"));
+    let mut receiver = rtmp_receiver(port, &first, &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let url = format!("rtmp://127.0.0.1:{port}/live/x");
+    let server = serve(&["--push", &url]);
+    // The receiver probes its input for up to 5 s before it writes anything.
+    std::thread::sleep(Duration::from_secs(8));
+    // The receiver goes away (cleanly, so its file is complete)...
+    let pid = receiver.id().to_string();
+    Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill");
+    receiver.wait().expect("receiver ends");
+    assert!(
+        frames_in(&first) >= 60,
+        "{} frames before the restart: {}",
+        frames_in(&first),
+        common::frames::probe(&first),
+    );
+    assert_eq!(common::frames::decode_errors(&first), "");
+    // ...and comes back: the push reconnects and sends three seconds more.
+    let mut again = rtmp_receiver(port, &second, &["-t", "3"]);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while again.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "the push did not come back");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        frames_in(&second) >= 80,
+        "{} frames after the restart",
+        frames_in(&second)
+    );
+    assert_eq!(common::frames::decode_errors(&second), "");
+    let metrics = server.get("/metrics").into_string().expect("metrics");
+    let connections = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("loopy_push_connections_total "))
+        .and_then(|v| v.parse::<f64>().ok())
+        .expect("push metrics");
+    assert!(connections >= 2.0, "{metrics}");
+}

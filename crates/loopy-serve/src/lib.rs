@@ -118,6 +118,7 @@ pub async fn run(
         target_duration,
         library: library(&producer.catalog),
         last_segment: Mutex::new(None),
+        push: Mutex::new(None),
         init_segment: RwLock::new(axum::body::Bytes::new()),
         events: tokio::sync::broadcast::channel(64).0,
         playlist_times: Mutex::new(std::collections::VecDeque::new()),

@@ -87,6 +87,40 @@ pub fn render(shared: &Shared) -> String {
         "Seconds since the server started",
         shared.started.elapsed().as_secs_f64(),
     );
+    if let Some(push) = shared.push.lock().ok().and_then(|p| p.clone()) {
+        let count = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed) as f64;
+        let connected = f64::from(u8::from(push.connected.load(Ordering::Relaxed)));
+        metric(
+            "loopy_push_connected",
+            "gauge",
+            "1 while the push receiver is connected",
+            connected,
+        );
+        metric(
+            "loopy_push_connections_total",
+            "counter",
+            "Push connections made",
+            count(&push.connections),
+        );
+        metric(
+            "loopy_push_failures_total",
+            "counter",
+            "Push connections lost or refused",
+            count(&push.failures),
+        );
+        metric(
+            "loopy_push_packets_total",
+            "counter",
+            "Packets pushed",
+            count(&push.packets),
+        );
+        metric(
+            "loopy_push_dropped_total",
+            "counter",
+            "Packets dropped while the receiver was away",
+            count(&push.dropped),
+        );
+    }
     metric(
         "loopy_http_requests_total",
         "counter",

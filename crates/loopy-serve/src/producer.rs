@@ -11,6 +11,7 @@ use crate::state::{ClipRef, Command, Counters, Effect, Request, Shared};
 use loopy_core::live::LiveChain;
 use loopy_core::plan::PlanClip;
 use loopy_core::{Catalog, PlanOptions};
+use loopy_media::live::push::{Clock, Pusher};
 use loopy_media::live::{read_gops, Gop, Segment, Segmenter};
 use loopy_media::smart::conform::conformed_frames;
 use loopy_media::smart::pieces::{conformed_path, parameters, transition_path};
@@ -38,6 +39,8 @@ pub struct ProducerConfig {
     pub record: Option<PathBuf>,
     /// Stop after this much media time (in frames) of this run.
     pub stop_after_frames: Option<u64>,
+    /// Also push the stream to this RTMP or SRT URL.
+    pub push: Option<String>,
 }
 
 /// Why the stream stopped.
@@ -81,6 +84,7 @@ struct Live {
     runs: u64,
     recorder: Option<crate::record::Recorder>,
     stop_after_frames: Option<u64>,
+    pusher: Option<Pusher>,
 }
 
 /// Starts the producer; `done` fires when it ends (asked to stop, or on its own).
@@ -127,6 +131,20 @@ fn run(
     let params = parameters(&conformed_path(&config.profile, &root, &clips[first]))?;
     let fps = config.profile.fps;
     let first_frame = (resume.next_time_s.max(0.0) * fps.as_f64()).ceil() as u64;
+    let origin = Instant::now();
+    let pusher = config.push.clone().map(|url| {
+        let clock = Clock {
+            origin,
+            first_frame,
+            fps,
+        };
+        Pusher::start(url, params.clone(), clock)
+    });
+    if let Some(pusher) = &pusher {
+        if let Ok(mut stats) = shared.push.lock() {
+            *stats = Some(Arc::clone(&pusher.stats));
+        }
+    }
     let segmenter = Segmenter::new(params, fps, config.segment_frames, first_frame)?;
     if let Ok(mut init) = shared.init_segment.write() {
         *init = segmenter.init_segment().to_vec().into();
@@ -157,7 +175,7 @@ fn run(
         paced: config.paced,
         segmenter,
         sequence: resume.next_sequence,
-        origin: Instant::now(),
+        origin,
         changes: Vec::new(),
         pending_cut: Cut::None,
         body_end_frame: first_frame,
@@ -165,6 +183,7 @@ fn run(
         runs: resume.runs,
         recorder,
         stop_after_frames: config.stop_after_frames,
+        pusher,
     };
     live.clip_started(first, first_frame);
     let result = live.play_from(first);
@@ -318,7 +337,13 @@ impl Live {
     }
 
     fn push(&mut self, gop: Gop) -> Result<(), RenderError> {
-        if let Some(segment) = self.segmenter.push_gop(gop)? {
+        let pusher = self.pusher.as_ref();
+        let closed = self.segmenter.push_gop_with(gop, &mut |packet| {
+            if let Some(pusher) = pusher {
+                pusher.offer(packet);
+            }
+        })?;
+        if let Some(segment) = closed {
             self.publish(segment, self.paced);
         }
         Ok(())

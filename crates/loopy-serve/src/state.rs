@@ -4,7 +4,7 @@
 use crate::hls::Window;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime};
 
 /// A clip as the API shows it.
@@ -92,6 +92,8 @@ pub struct Shared {
     pub library: Vec<ClipRef>,
     /// Wall-clock instant of the latest segment, for `/healthz`.
     pub last_segment: Mutex<Option<Instant>>,
+    /// What `--push` did, when it is on.
+    pub push: Mutex<Option<Arc<loopy_media::live::push::PushStats>>>,
     /// The fMP4 variant's init segment (`ftyp` + `moov`), set when the stream starts.
     pub init_segment: RwLock<axum::body::Bytes>,
     /// Clip changes for `/api/events` (the status as JSON after each change).

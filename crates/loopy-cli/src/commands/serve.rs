@@ -18,6 +18,14 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             "a stream has no length: --duration, --count and --exact do not apply to serve",
         ));
     }
+    if let Some(url) = &args.push {
+        let schemes = ["rtmp://", "rtmps://", "srt://", "udp://", "tcp://"];
+        if !schemes.iter().any(|s| url.starts_with(s)) {
+            return Err(usage(format!(
+                "--push {url}: give an rtmp://, rtmps://, srt://, udp:// or tcp:// URL"
+            )));
+        }
+    }
     let report = super::folder::scan(&args.dir, &args.folder)?;
     let catalog = report.catalog;
     // The endless plan takes every planning option but a length.
@@ -79,6 +87,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         producer: ProducerConfig {
             segment_frames: loopy_serve::segment_frames(&profile),
             record: args.record.clone(),
+            push: args.push.clone(),
             stop_after_frames,
             catalog,
             plan,

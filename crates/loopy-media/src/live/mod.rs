@@ -4,6 +4,7 @@
 //! `loopy-serve` crate.
 
 pub mod feed;
+pub mod push;
 pub mod segmenter;
 
 pub use feed::{read_gops, Gop};

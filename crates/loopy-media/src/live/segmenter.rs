@@ -193,6 +193,16 @@ impl Segmenter {
 
     /// Appends one closed GOP; returns the segment it closed, if it started a new one.
     pub fn push_gop(&mut self, gop: Gop) -> Result<Option<Segment>, RenderError> {
+        self.push_gop_with(gop, &mut |_| {})
+    }
+
+    /// Like [`Segmenter::push_gop`]; `tap` also sees every packet, its timestamps set
+    /// to its output frame index (for `--push`).
+    pub fn push_gop_with(
+        &mut self,
+        gop: Gop,
+        tap: &mut dyn FnMut(&ff::Packet),
+    ) -> Result<Option<Segment>, RenderError> {
         let pending = self.next_frame - self.segment_first;
         let done = if pending > 0 && pending + gop.frames() > self.max_frames {
             Some(self.cut()?)
@@ -206,6 +216,7 @@ impl Segmenter {
             packet.set_duration(1);
             packet.set_stream(0);
             packet.set_position(-1);
+            tap(&packet);
             self.mp4.write(packet.clone(), self.frame_tb)?;
             self.ts.write(packet, self.frame_tb)?;
             self.next_frame += 1;
