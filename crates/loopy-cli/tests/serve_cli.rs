@@ -633,3 +633,87 @@ fn push_reaches_an_rtmp_receiver_and_comes_back_after_it_restarts() {
         .expect("push metrics");
     assert!(connections >= 2.0, "{metrics}");
 }
+
+#[test]
+fn a_clip_that_fails_mid_stream_is_replaced_and_announced() {
+    let server = serve(&[]);
+    server.playlist(2);
+    // Listen to the event stream before anything fails.
+    let events = ureq::get(&server.url("/api/events"))
+        .call()
+        .expect("event stream");
+    assert_eq!(events.header("Content-Type"), Some("text/event-stream"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(events.into_reader()).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // One conformed clip disappears from the cache while the stream runs.
+    let dir = server._library.as_ref().expect("library").path();
+    let conformed = std::fs::read_dir(dir.join(".loopy/conformed"))
+        .expect("conformed")
+        .filter_map(Result::ok)
+        .next()
+        .expect("a profile")
+        .path();
+    let mut pieces: Vec<_> = std::fs::read_dir(&conformed)
+        .expect("pieces")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "mkv"))
+        .collect();
+    pieces.sort();
+    std::fs::remove_file(&pieces[0]).expect("remove a piece");
+    // It is named on the event stream when its turn comes, and the stream goes on.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut failed = None;
+    while failed.is_none() {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("no clip_failed event within 60 s");
+        if line == "event: clip_failed" {
+            failed = rx.recv_timeout(Duration::from_secs(5)).ok();
+        }
+    }
+    let failed = failed.expect("the failure's data");
+    assert!(failed.contains("\"reason\""), "{failed}");
+    let (_, before) = server.playlist(1);
+    let read = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-i",
+            &server.url("/live.m3u8"),
+            "-t",
+            "6",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg");
+    assert_eq!(
+        stderr(&read),
+        "",
+        "ffmpeg reading the stream after the failure"
+    );
+    let (_, after) = server.playlist(1);
+    assert!(
+        after.media_sequence > before.media_sequence + 3,
+        "the stream stalled"
+    );
+    let metrics = server.get("/metrics").into_string().expect("metrics");
+    assert!(
+        !metrics.contains("loopy_clip_failures_total 0\n"),
+        "no failure counted:\n{metrics}"
+    );
+    assert_eq!(
+        Server::status_of(ureq::get(&server.url("/healthz")).call()),
+        200
+    );
+}

@@ -189,14 +189,17 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-/// Server-sent events: a `clip` event with the whole status at every clip change.
+/// Server-sent events: a `clip` event with the whole status at every clip change, a
+/// `clip_failed` event when a clip is replaced mid-stream.
 async fn events(State(app): State<App>) -> Response {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use tokio_stream::StreamExt;
     let changes = tokio_stream::wrappers::BroadcastStream::new(app.shared.events.subscribe())
         // A listener that fell behind misses changes, not the stream.
         .filter_map(|change| change.ok())
-        .map(|json| Ok::<_, std::convert::Infallible>(Event::default().event("clip").data(json)));
+        .map(|(name, json)| {
+            Ok::<_, std::convert::Infallible>(Event::default().event(name).data(json))
+        });
     Sse::new(changes)
         .keep_alive(KeepAlive::default())
         .into_response()

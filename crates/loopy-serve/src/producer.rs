@@ -219,11 +219,7 @@ impl Live {
                 Ok(cut) => cut,
                 Err(e) => {
                     // A clip that fails mid-stream is left at once; the stream goes on.
-                    Counters::add(&self.shared.counters.clip_failures, 1);
-                    tracing::error!(
-                        "{}: {e}; going on with the next clip",
-                        self.clips[current].path
-                    );
+                    self.clip_failed(current, &e.to_string());
                     (None, Cut::Hard)
                 }
             };
@@ -349,6 +345,19 @@ impl Live {
         Ok(())
     }
 
+    /// A clip that could not be played: counted, logged and announced, never fatal.
+    fn clip_failed(&mut self, clip: usize, reason: &str) {
+        let name = &self.clips[clip].path;
+        Counters::add(&self.shared.counters.clip_failures, 1);
+        tracing::error!("{name}: {reason}; going on with the next clip");
+        let event = serde_json::json!({
+            "clip": name,
+            "reason": reason,
+            "at_s": self.segmenter.next_frame() as f64 / self.profile.fps.as_f64(),
+        });
+        let _ = self.shared.events.send(("clip_failed", event.to_string()));
+    }
+
     /// Notes that `clip` begins at media frame `frame` (for the playlist and status).
     fn clip_started(&mut self, clip: usize, frame: u64) {
         let name = self.clips[clip].path.clone();
@@ -370,7 +379,7 @@ impl Live {
             status.signals = self.chain.signals().to_vec();
             if let Ok(json) = serde_json::to_string(&*status) {
                 // Nobody listening is fine.
-                let _ = self.shared.events.send(json);
+                let _ = self.shared.events.send(("clip", json));
             }
         }
     }

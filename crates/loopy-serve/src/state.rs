@@ -96,8 +96,9 @@ pub struct Shared {
     pub push: Mutex<Option<Arc<loopy_media::live::push::PushStats>>>,
     /// The fMP4 variant's init segment (`ftyp` + `moov`), set when the stream starts.
     pub init_segment: RwLock<axum::body::Bytes>,
-    /// Clip changes for `/api/events` (the status as JSON after each change).
-    pub events: tokio::sync::broadcast::Sender<String>,
+    /// Events for `/api/events`: (`clip`, the status as JSON) after each clip change,
+    /// (`clip_failed`, what failed and why) when a clip is replaced mid-stream.
+    pub events: tokio::sync::broadcast::Sender<(&'static str, String)>,
     /// When playlists were asked for in the last ten seconds (players ask once per
     /// target duration), for the viewer estimate.
     pub playlist_times: Mutex<std::collections::VecDeque<Instant>>,
