@@ -61,6 +61,7 @@ pub fn router(shared: Arc<Shared>, access: Access) -> Router {
         .route("/dashboard.css", get(asset_css))
         .route("/hls.light.min.js", get(asset_hls))
         .route("/api/events", get(events))
+        .route("/openapi.json", get(openapi))
         .route("/live.m3u8", get(playlist_ts))
         .route("/live-fmp4.m3u8", get(playlist_fmp4))
         .route("/init.mp4", get(init_segment))
@@ -155,6 +156,11 @@ async fn index() -> impl IntoResponse {
         "text/html; charset=utf-8",
         include_str!("../assets/index.html"),
     )
+}
+
+/// The API described as OpenAPI 3 (kept beside the routes; a test calls every path).
+async fn openapi() -> impl IntoResponse {
+    asset("application/json", include_str!("../assets/openapi.json"))
 }
 
 async fn asset_js() -> impl IntoResponse {
