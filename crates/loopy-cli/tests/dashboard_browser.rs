@@ -76,6 +76,19 @@ fn the_dashboard_plays_the_stream_in_chromium_and_steers_it() {
         );
     }
     eprintln!("player after {:?}: {last}", started.elapsed());
+    // Clip thumbnails came from the server: every library clip has one.
+    let thumbnails = browser.run(
+        "return [...document.querySelectorAll('#clips img.thumb')].filter(i => i.complete && i.naturalWidth === 192).length;",
+        serde_json::json!([]),
+    );
+    assert_eq!(
+        thumbnails.as_u64(),
+        Some(COLOURS.len() as u64),
+        "thumbnails"
+    );
+    if let Some(path) = std::env::var_os("LOOPY_SCREENSHOT") {
+        browser.screenshot(std::path::Path::new(&path));
+    }
     // A signal slider reaches the server.
     browser.run(
         "const s = document.getElementById('signal-talk'); s.value = 0.8; s.dispatchEvent(new Event('change'));",

@@ -738,6 +738,7 @@ fn the_openapi_document_lists_every_endpoint_and_each_one_answers() {
         "/segments/{name}",
         "/api/state",
         "/api/clips",
+        "/api/clips/{index}/thumb.png",
         "/api/events",
         "/api/signals",
         "/api/queue",
@@ -761,7 +762,7 @@ fn the_openapi_document_lists_every_endpoint_and_each_one_answers() {
             if path == "/api/events" {
                 continue; // an endless stream, read in its own test
             }
-            let concrete = path.replace("{name}", "0.ts");
+            let concrete = path.replace("{name}", "0.ts").replace("{index}", "0");
             let request = ureq::request(&method.to_uppercase(), &server.url(&concrete));
             let status = Server::status_of(match method.as_str() {
                 "post" => request

@@ -33,6 +33,17 @@ pub fn write_library_sheet(root: &Path, clips: &[ClipInfo], out: &Path) -> Resul
     sheet.write(out)
 }
 
+/// The first frame of one clip as a 192x108 PNG (a dashboard thumbnail).
+pub fn first_frame_png(root: &Path, clip: &ClipInfo) -> Result<Vec<u8>, RenderError> {
+    let mut sheet = ContactSheet::grid(TILE, 1)?;
+    let mut tile = Video::new(ff::format::Pixel::YUV420P, TILE.0, TILE.1);
+    fill_black(&mut tile);
+    first_frame_into(&root.join(&clip.path), clip, &mut tile)
+        .map_err(|reason| RenderError::Ffmpeg(format!("{}: {reason}", clip.path)))?;
+    sheet.place(0, &tile);
+    sheet.png()
+}
+
 fn first_frame_into(path: &Path, clip: &ClipInfo, tile: &mut Video) -> Result<(), String> {
     let mut reader = ClipReader::open_with_threads(path, clip.fps, 1)?;
     let mut frame = Video::empty();

@@ -48,11 +48,25 @@ video.play().catch(() => {});
 
 // What plays: events as they happen, the full state now and then.
 const name = (clip) => (clip ? clip.name : "–");
+function thumb(clip) {
+  return Object.assign(document.createElement("img"), {
+    className: "thumb", alt: "", src: "api/clips/" + clip.index + "/thumb.png",
+  });
+}
+function entry(clip) {
+  const item = document.createElement("li");
+  item.append(thumb(clip), " " + name(clip));
+  return item;
+}
 function fill(list, clips) {
-  list.replaceChildren(...clips.map((c) => Object.assign(document.createElement("li"), { textContent: name(c) })));
+  list.replaceChildren(...clips.map(entry));
 }
 function showState(state) {
-  $("now-playing").textContent = name(state.now_playing);
+  const now = $("now-playing");
+  if (now.dataset.clip !== name(state.now_playing)) {
+    now.dataset.clip = name(state.now_playing);
+    now.replaceChildren(...(state.now_playing ? [thumb(state.now_playing), " "] : []), name(state.now_playing));
+  }
   fill($("queued"), state.queued || []);
   fill($("history"), (state.history || []).slice().reverse());
   for (const input of document.querySelectorAll("#signals input")) {
@@ -102,7 +116,7 @@ async function loadClips() {
       const button = Object.assign(document.createElement("button"), { className: "small", textContent: "queue" });
       button.dataset.clip = clip.name;
       button.addEventListener("click", () => control("api/queue", { clip: clip.name }));
-      item.append(button, " " + clip.name);
+      item.append(button, " ", thumb(clip), " " + clip.name);
       return item;
     })
   );

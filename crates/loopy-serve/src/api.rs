@@ -68,6 +68,7 @@ pub fn router(shared: Arc<Shared>, access: Access) -> Router {
         .route("/segments/{name}", get(segment))
         .route("/api/state", get(state))
         .route("/api/clips", get(clips))
+        .route("/api/clips/{index}/thumb.png", get(thumbnail))
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(app.clone(), viewing_guard));
     Router::new()
@@ -343,6 +344,48 @@ async fn state(State(app): State<App>) -> Response {
 
 async fn clips(State(app): State<App>) -> Response {
     Json(&app.shared.library).into_response()
+}
+
+/// A clip's first frame as a small PNG, decoded on first request and kept.
+async fn thumbnail(State(app): State<App>, Path(index): Path<usize>) -> Response {
+    let cached = app
+        .shared
+        .thumbnails
+        .lock()
+        .ok()
+        .and_then(|t| t.get(&index).cloned());
+    let png = match cached {
+        Some(png) => png,
+        None => {
+            let Some(clip) = app.shared.catalog.clips.get(index).cloned() else {
+                return refuse(StatusCode::NOT_FOUND, "no clip with that index");
+            };
+            let root = std::path::PathBuf::from(&app.shared.catalog.root);
+            let made = tokio::task::spawn_blocking(move || {
+                loopy_media::library_sheet::first_frame_png(&root, &clip)
+            })
+            .await;
+            match made {
+                Ok(Ok(png)) => {
+                    let png = Bytes::from(png);
+                    if let Ok(mut thumbnails) = app.shared.thumbnails.lock() {
+                        thumbnails.insert(index, png.clone());
+                    }
+                    png
+                }
+                Ok(Err(e)) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+                Err(_) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "thumbnail failed"),
+            }
+        }
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        png,
+    )
+        .into_response()
 }
 
 /// Sends a command to the producer and answers with the media time it takes effect.

@@ -117,6 +117,8 @@ pub async fn run(
         fps,
         target_duration,
         library: library(&producer.catalog),
+        catalog: producer.catalog.clone(),
+        thumbnails: Mutex::new(std::collections::HashMap::new()),
         last_segment: Mutex::new(None),
         push: Mutex::new(None),
         init_segment: RwLock::new(axum::body::Bytes::new()),

@@ -90,6 +90,9 @@ pub struct Shared {
     pub target_duration: u64,
     /// Every clip of the library, by index (for queueing by name).
     pub library: Vec<ClipRef>,
+    /// The catalog, for thumbnails (first frames decoded on first request).
+    pub catalog: loopy_core::Catalog,
+    pub thumbnails: Mutex<std::collections::HashMap<usize, axum::body::Bytes>>,
     /// Wall-clock instant of the latest segment, for `/healthz`.
     pub last_segment: Mutex<Option<Instant>>,
     /// What `--push` did, when it is on.

@@ -103,4 +103,27 @@ impl Browser {
         .expect("script JSON");
         answer["value"].clone()
     }
+
+    /// Saves what the page looks like (base64 PNG from the driver).
+    pub fn screenshot(&self, path: &std::path::Path) {
+        let answer: serde_json::Value = ureq::get(&format!(
+            "{}/session/{}/screenshot",
+            self.base, self.session
+        ))
+        .call()
+        .expect("screenshot")
+        .into_json()
+        .expect("screenshot JSON");
+        let encoded = answer["value"].as_str().unwrap_or("");
+        let tmp = path.with_extension("b64");
+        std::fs::write(&tmp, encoded).expect("write");
+        let status = std::process::Command::new("base64")
+            .arg("-d")
+            .arg(&tmp)
+            .stdout(std::fs::File::create(path).expect("create"))
+            .status()
+            .expect("base64");
+        assert!(status.success());
+        let _ = std::fs::remove_file(&tmp);
+    }
 }

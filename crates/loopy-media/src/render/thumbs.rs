@@ -93,6 +93,21 @@ impl ContactSheet {
 
     /// Encodes the sheet as PNG, written beside the output via a temporary file.
     pub fn write(self, path: &Path) -> Result<(), RenderError> {
+        let bytes = self.png()?;
+        let tmp = path.with_extension("png.tmp");
+        std::fs::write(&tmp, bytes)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|source| {
+                let _ = std::fs::remove_file(&tmp);
+                RenderError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })
+    }
+
+    /// The sheet encoded as PNG.
+    pub fn png(&self) -> Result<Vec<u8>, RenderError> {
         let fail = |e| RenderError::ffmpeg("contact sheet", e);
         let (w, h) = (self.sheet.width(), self.sheet.height());
         let mut rgb = Video::new(Pixel::RGB24, w, h);
@@ -115,16 +130,6 @@ impl ContactSheet {
         enc.send_eof().map_err(fail)?;
         let mut packet = ff::Packet::empty();
         enc.receive_packet(&mut packet).map_err(fail)?;
-        let bytes = packet.data().unwrap_or_default();
-        let tmp = path.with_extension("png.tmp");
-        std::fs::write(&tmp, bytes)
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|source| {
-                let _ = std::fs::remove_file(&tmp);
-                RenderError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                }
-            })
+        Ok(packet.data().unwrap_or_default().to_vec())
     }
 }
