@@ -48,26 +48,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def lavfi(source: str, *output: str) -> None:
+    """Runs the ffmpeg CLI on a generated source (a colour, a tone)."""
+    command = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source, *output]
+    subprocess.run(command, check=True)
+
+
 def make_clip(path: Path, colour: str, seconds: float = 2.0, size: str = "320x240") -> None:
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"color={colour}:s={size}:r=30",
-            "-t",
-            str(seconds),
-            "-pix_fmt",
-            "yuv420p",
-            "-c:v",
-            "libx264",
-            str(path),
-        ],
-        check=True,
+    lavfi(
+        f"color={colour}:s={size}:r=30",
+        "-t",
+        str(seconds),
+        "-pix_fmt",
+        "yuv420p",
+        "-c:v",
+        "libx264",
+        str(path),
     )
 
 
@@ -375,22 +371,7 @@ class InComfyUI(unittest.TestCase):
     def test_audio_input_is_muxed_into_the_one_file(self) -> None:
         folder = self.library_folder("audio")
         sound = DEST / "ComfyUI/input" / f"{self.input_dir.name}.wav"
-        subprocess.run(
-            [
-                "ffmpeg",
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                "sine=frequency=440:duration=3",
-                "-ac",
-                "2",
-                str(sound),
-            ],
-            check=True,
-        )
+        lavfi("sine=frequency=440:duration=3", "-ac", "2", str(sound))
         self.addCleanup(sound.unlink, missing_ok=True)
         graph = self.prompt(folder, "audio", **{"2": {"duration": "8s"}})
         del graph["4"]

@@ -214,16 +214,7 @@ fn scan_contact_sheet_tiles_every_first_frame_in_order() {
         ("b_blue.mp4", "blue", "180x320"),
         ("c_white.mp4", "white", "160x120"),
     ] {
-        let filter = format!("color={colour}:s={size}:r=30:d=1");
-        ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            &filter,
-            "-pix_fmt",
-            "yuv420p",
-            lib.join(name).to_str().unwrap(),
-        ]);
+        solid_clip(&lib.join(name), colour, size, "1");
     }
     let sheet = tmp.path().join("sheet.png");
     let out = loopy(&[

@@ -47,23 +47,8 @@ fn the_live_stream_reads_cleanly_and_its_playlists_obey_the_rules() {
     check_rules(&text, &first, "ts");
     assert_eq!(first.target_duration, 1);
     // ffmpeg's HLS reader follows the live playlist for 12 s: not one message.
-    let read = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-i",
-            &server.url("/live.m3u8"),
-            "-t",
-            "12",
-            "-f",
-            "null",
-            "-",
-        ])
-        .output()
-        .expect("ffmpeg");
-    assert!(read.status.success());
     assert_eq!(
-        stderr(&read),
+        server.ffmpeg_complaints("/live.m3u8", 12),
         "",
         "ffmpeg reported problems reading the stream"
     );
@@ -80,8 +65,7 @@ fn the_live_stream_reads_cleanly_and_its_playlists_obey_the_rules() {
         let response = server.get(&format!("/{}", segment.uri));
         assert_eq!(response.header("Content-Type"), Some("video/mp2t"));
         assert_eq!(response.header("Access-Control-Allow-Origin"), Some("*"));
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes).expect("segment");
+        let bytes = server.bytes(&format!("/{}", segment.uri));
         assert_eq!(bytes.first(), Some(&0x47), "not MPEG-TS");
         let file = tmp.path().join("one.ts");
         std::fs::write(&file, &bytes).expect("write segment");
@@ -126,39 +110,18 @@ fn the_fmp4_variant_reads_cleanly_and_each_fragment_follows_the_init_segment() {
     check_rules(&text, &playlist, "m4s");
     assert!(text.contains("#EXT-X-VERSION:7\n"), "{text}");
     assert!(text.contains("#EXT-X-MAP:URI=\"init.mp4\"\n"), "{text}");
-    let read = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-i",
-            &server.url("/live-fmp4.m3u8"),
-            "-t",
-            "8",
-            "-f",
-            "null",
-            "-",
-        ])
-        .output()
-        .expect("ffmpeg");
-    assert!(read.status.success());
     assert_eq!(
-        stderr(&read),
+        server.ffmpeg_complaints("/live-fmp4.m3u8", 8),
         "",
         "ffmpeg reported problems reading the fMP4 stream"
     );
-    let body = |path: &str| {
-        let mut bytes = Vec::new();
-        let response = server.get(path);
-        std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes).expect("body");
-        bytes
-    };
-    let init = body("/init.mp4");
+    let init = server.bytes("/init.mp4");
     assert_eq!(&init[4..8], b"ftyp");
     let (_, playlist) = server.playlist_at("/live-fmp4.m3u8", 6);
     let tmp = shared_tempdir();
     for segment in playlist.segments.iter().take(3) {
         let mut file = init.clone();
-        file.extend(body(&format!("/{}", segment.uri)));
+        file.extend(server.bytes(&format!("/{}", segment.uri)));
         let path = tmp.path().join("one.mp4");
         std::fs::write(&path, file).expect("write");
         assert_eq!(common::frames::decode_errors(&path), "", "{}", segment.uri);
@@ -281,9 +244,7 @@ fn a_queued_clip_plays_next_and_a_cut_lands_within_a_gop() {
             let starts = segment_starts(&playlist, origin);
             let holder = starts.iter().rposition(|&s| s <= frame);
             if let Some(i) = holder.filter(|&i| i + 1 < starts.len()) {
-                let mut bytes = Vec::new();
-                let response = server.get(&format!("/{}", playlist.segments[i].uri));
-                std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes).expect("read");
+                let bytes = server.bytes(&format!("/{}", playlist.segments[i].uri));
                 return (
                     frame_colours(&bytes, tmp.path())[(frame - starts[i]) as usize],
                     text,
@@ -405,21 +366,11 @@ fn a_restart_goes_on_with_the_media_sequence_after_one_discontinuity() {
         state["media_time_s"].as_f64().expect("media time") > media_before,
         "{state}"
     );
-    let read = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-i",
-            &second.url("/live.m3u8"),
-            "-t",
-            "4",
-            "-f",
-            "null",
-            "-",
-        ])
-        .output()
-        .expect("ffmpeg");
-    assert_eq!(stderr(&read), "", "ffmpeg reading the restarted stream");
+    assert_eq!(
+        second.ffmpeg_complaints("/live.m3u8", 4),
+        "",
+        "ffmpeg reading the restarted stream"
+    );
 }
 
 /// Resident memory of a process, in kB.
@@ -683,22 +634,8 @@ fn a_clip_that_fails_mid_stream_is_replaced_and_announced() {
     let failed = failed.expect("the failure's data");
     assert!(failed.contains("\"reason\""), "{failed}");
     let (_, before) = server.playlist(1);
-    let read = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-i",
-            &server.url("/live.m3u8"),
-            "-t",
-            "6",
-            "-f",
-            "null",
-            "-",
-        ])
-        .output()
-        .expect("ffmpeg");
     assert_eq!(
-        stderr(&read),
+        server.ffmpeg_complaints("/live.m3u8", 6),
         "",
         "ffmpeg reading the stream after the failure"
     );

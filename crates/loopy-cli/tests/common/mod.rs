@@ -37,6 +37,16 @@ pub fn make_clip(path: &Path, size: &str, rate: &str, seconds: &str, codec_args:
     ffmpeg(&args);
 }
 
+/// A clip of one flat colour (an ffmpeg colour name or `0xRRGGBB`), 30 fps, H.264
+/// yuv420p: easy to recognise in a decoded picture.
+pub fn solid_clip(path: &Path, colour: &str, size: &str, seconds: &str) {
+    let source = format!("color=c={colour}:s={size}:r=30:d={seconds}");
+    let target = path.to_str().expect("utf-8 path");
+    ffmpeg(&[
+        "-f", "lavfi", "-i", &source, "-pix_fmt", "yuv420p", "-c:v", "libx264", target,
+    ]);
+}
+
 /// H.264 with a short GOP, the common case.
 pub const H264: &[&str] = &[
     "-c:v",

@@ -22,18 +22,8 @@ pub fn library() -> &'static Path {
     DIR.get_or_init(|| {
         fixture_dir("serve-lib", |dir| {
             for (name, [r, g, b]) in COLOURS {
-                let filter = format!("color=c=0x{r:02x}{g:02x}{b:02x}:s=160x90:r=30:d=3");
-                ffmpeg(&[
-                    "-f",
-                    "lavfi",
-                    "-i",
-                    &filter,
-                    "-pix_fmt",
-                    "yuv420p",
-                    "-c:v",
-                    "libx264",
-                    dir.join(name).to_str().unwrap(),
-                ]);
+                let colour = format!("0x{r:02x}{g:02x}{b:02x}");
+                solid_clip(&dir.join(name), &colour, "160x90", "3");
             }
         })
     })
@@ -167,5 +157,25 @@ impl Server {
     pub fn media_frame(&self) -> u64 {
         let state: serde_json::Value = self.get("/api/state").into_json().expect("state");
         (state["media_time_s"].as_f64().expect("media time") * 30.0).round() as u64
+    }
+
+    /// The body of `GET path`, as bytes.
+    pub fn bytes(&self, path: &str) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let response = self.get(path);
+        std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes).expect(path);
+        bytes
+    }
+
+    /// What the ffmpeg CLI's HLS reader says while following `playlist` for
+    /// `seconds` of media (nothing, for a good stream).
+    pub fn ffmpeg_complaints(&self, playlist: &str, seconds: u32) -> String {
+        let read = Command::new("ffmpeg")
+            .args(["-v", "error", "-i", &self.url(playlist)])
+            .args(["-t", &seconds.to_string(), "-f", "null", "-"])
+            .output()
+            .expect("ffmpeg");
+        assert!(read.status.success(), "ffmpeg failed: {}", stderr(&read));
+        stderr(&read)
     }
 }
