@@ -93,17 +93,7 @@ impl ContactSheet {
 
     /// Encodes the sheet as PNG, written beside the output via a temporary file.
     pub fn write(self, path: &Path) -> Result<(), RenderError> {
-        let bytes = self.png()?;
-        let tmp = path.with_extension("png.tmp");
-        std::fs::write(&tmp, bytes)
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|source| {
-                let _ = std::fs::remove_file(&tmp);
-                RenderError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                }
-            })
+        crate::smart::pieces::write_atomically(path, &self.png()?)
     }
 
     /// The sheet encoded as PNG.
