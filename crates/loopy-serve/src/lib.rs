@@ -41,6 +41,8 @@ pub enum ServeError {
     Producer(#[from] producer::ProducerError),
     #[error("the HTTP server failed: {0}")]
     Http(std::io::Error),
+    #[error("cannot start the producer thread: {0}")]
+    Thread(std::io::Error),
     #[error("the producer thread panicked")]
     Panicked,
 }
@@ -141,7 +143,8 @@ pub async fn run(
         rx,
         Arc::clone(&stop),
         done_tx,
-    );
+    )
+    .map_err(ServeError::Thread)?;
     on_listening(bound);
     let app = api::router(Arc::clone(&shared), access);
     // The server stops when asked to, or when the stream ends on its own.

@@ -1,8 +1,8 @@
 //! The producer thread: walks the endless plan and builds the stream from closed GOPs
 //! — clip bodies copied from the conformed clips, cross-fades taken from the
-//! transition cache or encoded when first needed — into one MPEG-TS muxer, and
-//! publishes each segment when the wall clock reaches its start (or at once,
-//! unpaced). Commands from the API are handled between GOPs and while waiting, and
+//! transition cache or encoded when first needed — into the segmenter's long-lived
+//! muxers (and the push, when on), and publishes each segment when the wall clock
+//! reaches its start (or at once, unpaced). Commands from the API are handled between GOPs and while waiting, and
 //! answered with the media time at which they take effect.
 
 use crate::hls::{ClipChange, HlsSegment};
@@ -95,7 +95,7 @@ pub fn spawn(
     commands: Receiver<Request>,
     stop: Arc<AtomicBool>,
     done: tokio::sync::oneshot::Sender<()>,
-) -> std::thread::JoinHandle<Result<(), ProducerError>> {
+) -> std::io::Result<std::thread::JoinHandle<Result<(), ProducerError>>> {
     std::thread::Builder::new()
         .name("loopy-producer".into())
         .spawn(move || {
@@ -106,7 +106,6 @@ pub fn spawn(
             let _ = done.send(());
             result
         })
-        .unwrap_or_else(|e| panic!("cannot start the producer thread: {e}"))
 }
 
 fn run(
