@@ -46,10 +46,16 @@ fn the_dashboard_plays_the_stream_in_chromium_and_steers_it() {
     loop {
         let now = browser.run(PLAYER, serde_json::json!([]));
         if now["time"].as_f64() > Some(0.0) {
-            eprintln!("measure: hls.js playing {:?} after page load", page_load.elapsed());
+            eprintln!(
+                "measure: hls.js playing {:?} after page load",
+                page_load.elapsed()
+            );
             break;
         }
-        assert!(page_load.elapsed() < Duration::from_secs(60), "never started: {now}");
+        assert!(
+            page_load.elapsed() < Duration::from_secs(60),
+            "never started: {now}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     browser.run(
