@@ -444,6 +444,24 @@ class InComfyUI(unittest.TestCase):
         self.assertIn("frame_cap=50", message)
         self.assertIn("Raise frame_cap", message)
 
+    def test_frames_of_a_rendered_video_chain_from_the_video_output(self) -> None:
+        folder = self.library_folder("video-frames")
+        graph = self.prompt(folder, "video-frames", **{"2": {"duration": "4s"}})
+        del graph["4"]
+        graph["5"] = {
+            "class_type": "LoopyFrames",
+            "inputs": {"video": ["3", 0], "start": 30, "count": 4, "frame_cap": 240},
+        }
+        graph["6"] = {"class_type": "PreviewImage", "inputs": {"images": ["5", 0]}}
+        _, entry = self.run_ok(graph)
+        images = entry["outputs"]["6"]["images"]
+        self.assertEqual(len(images), 4)
+        with Image.open(
+            DEST / "ComfyUI/temp" / images[0]["subfolder"] / images[0]["filename"]
+        ) as png:
+            # The Render node's size (720p), letterboxed 4:3 clips inside.
+            self.assertEqual(png.size, (1280, 720))
+
     def test_clip_from_images_round_trips_into_a_library(self) -> None:
         folder = self.library_folder("source")
         target = self.input_dir / "generated"
