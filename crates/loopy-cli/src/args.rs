@@ -344,4 +344,8 @@ pub struct ServeArgs {
     /// reconnecting with backoff when it goes away
     #[arg(long, value_name = "URL")]
     pub push: Option<String>,
+    /// Sound: an audio FILE looped for as long as the stream runs (AAC, on the video's
+    /// clock; not in the push)
+    #[arg(long, value_name = "FILE")]
+    pub audio: Option<PathBuf>,
 }

@@ -105,7 +105,17 @@ fn the_live_stream_reads_cleanly_and_its_playlists_obey_the_rules() {
 
 #[test]
 fn the_fmp4_variant_reads_cleanly_and_each_fragment_follows_the_init_segment() {
-    let server = serve(&[]);
+    // With sound: the fragments carry an AAC track beside the video.
+    let sound = shared_tempdir();
+    let tone = sound.path().join("tone.wav");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=330:duration=1.7",
+        tone.to_str().unwrap(),
+    ]);
+    let server = serve(&["--audio", tone.to_str().unwrap()]);
     let (text, playlist) = server.playlist_at("/live-fmp4.m3u8", 6);
     check_rules(&text, &playlist, "m4s");
     assert!(text.contains("#EXT-X-VERSION:7\n"), "{text}");
@@ -125,6 +135,22 @@ fn the_fmp4_variant_reads_cleanly_and_each_fragment_follows_the_init_segment() {
         let path = tmp.path().join("one.mp4");
         std::fs::write(&path, file).expect("write");
         assert_eq!(common::frames::decode_errors(&path), "", "{}", segment.uri);
+        let streams = Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_type",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&path)
+            .output()
+            .expect("ffprobe");
+        assert_eq!(
+            stdout(&streams).split_whitespace().collect::<Vec<_>>(),
+            ["video", "audio"]
+        );
         let frames = common::frames::probe(&path)["streams"][0]["nb_read_frames"]
             .as_str()
             .and_then(|n| n.parse::<f32>().ok())
@@ -388,15 +414,32 @@ fn rss_kb(pid: u32) -> u64 {
 
 #[test]
 fn an_unpaced_soak_keeps_one_clock_with_cuts_and_signals_all_along() {
-    // CI runs 3 hours of media time; bench/serve-soak runs 24 hours the same way.
-    let media = std::env::var("LOOPY_SOAK").unwrap_or_else(|_| "180m".into());
+    // CI runs an hour of media time (AAC encoding of the looped sound sets the pace);
+    // LOOPY_SOAK=1440m runs 24 hours the same way.
+    let media = std::env::var("LOOPY_SOAK").unwrap_or_else(|_| "60m".into());
     let record = shared_tempdir();
+    // A 2.3 s tone at 44.1 kHz, looped all along: its period fits no frame grid.
+    let tone = record.path().join("tone.wav");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:duration=2.3",
+        "-ac",
+        "2",
+        "-ar",
+        "44100",
+        tone.to_str().unwrap(),
+    ]);
+    let recording = record.path().join("stream");
     let mut server = serve(&[
         "--unpaced",
         "--record",
-        record.path().to_str().unwrap(),
+        recording.to_str().unwrap(),
         "--stop-after",
         &media,
+        "--audio",
+        tone.to_str().unwrap(),
     ]);
     let pid = server.child.id();
     let mut rss = Vec::new();
@@ -444,15 +487,16 @@ fn an_unpaced_soak_keeps_one_clock_with_cuts_and_signals_all_along() {
     );
 
     // The recorded stream, end to end: one playlist, no discontinuity, ENDLIST.
-    let text = std::fs::read_to_string(record.path().join("stream.m3u8")).expect("playlist");
+    let record = &recording;
+    let text = std::fs::read_to_string(record.join("stream.m3u8")).expect("playlist");
     let playlist = m3u8_rs::parse_media_playlist_res(text.as_bytes()).expect("parses");
     assert!(playlist.end_list);
     assert!(!text.contains("DISCONTINUITY"));
     let listed: f64 = playlist.segments.iter().map(|s| s.duration as f64).sum();
-    let joined = record.path().join("all.ts");
+    let joined = record.join("all.ts");
     let mut all = Vec::new();
     for segment in &playlist.segments {
-        all.extend(std::fs::read(record.path().join(&segment.uri)).expect("segment"));
+        all.extend(std::fs::read(record.join(&segment.uri)).expect("segment"));
     }
     std::fs::write(&joined, all).expect("join");
     assert_eq!(
@@ -503,11 +547,59 @@ fn an_unpaced_soak_keeps_one_clock_with_cuts_and_signals_all_along() {
         (span - listed).abs() < 1.0 / 30.0,
         "timestamps span {span} s, EXTINF sum {listed} s"
     );
+    // Sound and picture end together at every segment boundary (within one AAC frame),
+    // checked on fifty segments spread over the whole run.
+    let step = (playlist.segments.len() / 50).max(1);
+    for segment in playlist.segments.iter().skip(1).step_by(step) {
+        let gap = av_end_gap(&record.join(&segment.uri));
+        assert!(
+            (0.0..1024.0 / 44_100.0).contains(&gap),
+            "{}: video ends {gap:.4} s after the sound",
+            segment.uri
+        );
+    }
     let wanted = common_seconds(&media);
     assert!(
         listed >= wanted,
         "{listed} s of media, {wanted} s asked for"
     );
+}
+
+/// End of the last video packet minus end of the last audio packet of a TS segment,
+/// in seconds (the encoder's priming packets, before zero, left out).
+fn av_end_gap(segment: &Path) -> f64 {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=stream_index,pts,duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(segment)
+        .output()
+        .expect("ffprobe");
+    let (mut video, mut audio) = (0i64, 0i64);
+    for line in stdout(&out).lines() {
+        let fields: Vec<i64> = line
+            .split(',')
+            .filter_map(|f| f.trim().parse().ok())
+            .collect();
+        if let [stream, pts, duration] = fields[..] {
+            if pts > 1 << 32 {
+                continue;
+            }
+            let end = pts + duration;
+            if stream == 0 {
+                video = video.max(end);
+            } else {
+                audio = audio.max(end);
+            }
+        }
+    }
+    assert!(audio > 0, "{}: no sound", segment.display());
+    (video - audio) as f64 / 90_000.0
 }
 
 fn common_seconds(text: &str) -> f64 {

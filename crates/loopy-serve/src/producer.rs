@@ -8,11 +8,13 @@
 use crate::hls::{ClipChange, HlsSegment};
 use crate::resume::Resume;
 use crate::state::{ClipRef, Command, Counters, Effect, Request, Shared};
+use ffmpeg_next as ff;
 use loopy_core::live::LiveChain;
 use loopy_core::plan::PlanClip;
 use loopy_core::{Catalog, PlanOptions};
 use loopy_media::live::push::{Clock, Pusher};
 use loopy_media::live::{read_gops, Gop, Segment, Segmenter};
+use loopy_media::render::audio::LiveAudio;
 use loopy_media::smart::conform::conformed_frames;
 use loopy_media::smart::pieces::{conformed_path, parameters, transition_path};
 use loopy_media::smart::transition::{encode_crossfade, tail_start};
@@ -41,6 +43,8 @@ pub struct ProducerConfig {
     pub stop_after_frames: Option<u64>,
     /// Also push the stream to this RTMP or SRT URL.
     pub push: Option<String>,
+    /// Sound: this file, looped for as long as the stream runs.
+    pub audio: Option<PathBuf>,
 }
 
 /// Why the stream stopped.
@@ -85,6 +89,7 @@ struct Live {
     recorder: Option<crate::record::Recorder>,
     stop_after_frames: Option<u64>,
     pusher: Option<Pusher>,
+    audio: Option<(LiveAudio, ff::Rational)>,
 }
 
 /// Starts the producer; `done` fires when it ends (asked to stop, or on its own).
@@ -144,7 +149,23 @@ fn run(
             *stats = Some(Arc::clone(&pusher.stats));
         }
     }
-    let segmenter = Segmenter::new(params, fps, config.segment_frames, first_frame)?;
+    let audio = match &config.audio {
+        Some(path) => {
+            let start = (first_frame * fps.den(), fps.num());
+            let audio = LiveAudio::open(path, start)?;
+            let (_, time_base) = audio.stream_info();
+            Some((audio, time_base))
+        }
+        None => None,
+    };
+    let audio_stream = audio.as_ref().map(|(a, _)| a.stream_info());
+    let segmenter = Segmenter::new(
+        params,
+        audio_stream,
+        fps,
+        config.segment_frames,
+        first_frame,
+    )?;
     if let Ok(mut init) = shared.init_segment.write() {
         *init = segmenter.init_segment().to_vec().into();
     }
@@ -183,6 +204,7 @@ fn run(
         recorder,
         stop_after_frames: config.stop_after_frames,
         pusher,
+        audio,
     };
     live.clip_started(first, first_frame);
     let result = live.play_from(first);
@@ -338,6 +360,16 @@ impl Live {
                 pusher.offer(packet);
             }
         })?;
+        if let Some((audio, time_base)) = self.audio.as_mut() {
+            // The sound up to the end of this GOP, on the same clock.
+            let played = self.segmenter.next_frame() - self.first_frame;
+            let fps = self.profile.fps;
+            let segmenter = &mut self.segmenter;
+            let time_base = *time_base;
+            audio.advance_to(played * fps.den(), fps.num(), &mut |packet| {
+                segmenter.push_audio(packet, time_base)
+            })?;
+        }
         if let Some(segment) = closed {
             self.publish(segment, self.paced);
         }

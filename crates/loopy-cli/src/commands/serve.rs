@@ -88,6 +88,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             segment_frames: loopy_serve::segment_frames(&profile),
             record: args.record.clone(),
             push: args.push.clone(),
+            audio: args.audio.clone(),
             stop_after_frames,
             catalog,
             plan,

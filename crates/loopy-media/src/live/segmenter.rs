@@ -9,7 +9,8 @@
 //! its I/O buffer pushed out, and the bytes so far become the segment. The TS muxer is
 //! then told to repeat its PAT/PMT before the next packet (as FFmpeg's own HLS muxer
 //! does), so every segment starts with the tables and an IDR frame; the fMP4 muxer's
-//! header (`ftyp` + `moov`, written first) is the init segment.
+//! header (`ftyp` + `moov`, written first) is the init segment. Sound, when there is
+//! some, goes into both as a second stream, written up to the end of each GOP.
 
 use super::feed::Gop;
 use crate::error::RenderError;
@@ -66,16 +67,22 @@ enum Kind {
     Fmp4,
 }
 
-/// One long-lived muxer writing into memory.
+/// One long-lived muxer writing into memory: video in stream 0, audio (when there
+/// is sound) in stream 1.
 struct Muxer {
     kind: Kind,
     output: ff::format::context::Output,
     buffer: SharedBuffer,
     stream_tb: ff::Rational,
+    audio_tb: ff::Rational,
 }
 
 impl Muxer {
-    fn new(kind: Kind, params: ff::codec::Parameters) -> Result<Self, RenderError> {
+    fn new(
+        kind: Kind,
+        params: ff::codec::Parameters,
+        audio: Option<&(ff::codec::Parameters, ff::Rational)>,
+    ) -> Result<Self, RenderError> {
         let what = match kind {
             Kind::MpegTs => "MPEG-TS muxer",
             Kind::Fmp4 => "fMP4 muxer",
@@ -98,6 +105,15 @@ impl Muxer {
             unsafe { (*stream.parameters().as_mut_ptr()).codec_tag = 0 };
             stream.set_time_base(TIME_BASE);
         }
+        if let Some((audio, time_base)) = audio {
+            let mut stream = output
+                .add_stream(ff::encoder::find(ff::codec::Id::None))
+                .map_err(fail)?;
+            stream.set_parameters(audio.clone());
+            // SAFETY: as above, for the audio stream just added.
+            unsafe { (*stream.parameters().as_mut_ptr()).codec_tag = 0 };
+            stream.set_time_base(*time_base);
+        }
         let mut options = ff::Dictionary::new();
         if kind == Kind::Fmp4 {
             // An empty moov as the init segment; fragments only when we flush.
@@ -105,16 +121,23 @@ impl Muxer {
         }
         output.write_header_with(options).map_err(fail)?;
         let stream_tb = output.stream(0).map_or(TIME_BASE, |s| s.time_base());
+        let audio_tb = output.stream(1).map_or(TIME_BASE, |s| s.time_base());
         Ok(Muxer {
             kind,
             output,
             buffer,
             stream_tb,
+            audio_tb,
         })
     }
 
     fn write(&mut self, mut packet: ff::Packet, frame_tb: ff::Rational) -> Result<(), RenderError> {
-        packet.rescale_ts(frame_tb, self.stream_tb);
+        let target = if packet.stream() == 1 {
+            self.audio_tb
+        } else {
+            self.stream_tb
+        };
+        packet.rescale_ts(frame_tb, target);
         packet
             .write(&mut self.output)
             .map(|_| ())
@@ -163,12 +186,13 @@ impl Segmenter {
     /// is numbered `first_frame` (a restarted stream goes on where it stopped).
     pub fn new(
         params: ff::codec::Parameters,
+        audio: Option<(ff::codec::Parameters, ff::Rational)>,
         fps: Rational,
         max_frames: u64,
         first_frame: u64,
     ) -> Result<Self, RenderError> {
-        let ts = Muxer::new(Kind::MpegTs, params.clone())?;
-        let mp4 = Muxer::new(Kind::Fmp4, params)?;
+        let ts = Muxer::new(Kind::MpegTs, params.clone(), audio.as_ref())?;
+        let mp4 = Muxer::new(Kind::Fmp4, params, audio.as_ref())?;
         let init = mp4.buffer.take();
         Ok(Segmenter {
             ts,
@@ -222,6 +246,20 @@ impl Segmenter {
             self.next_frame += 1;
         }
         Ok(done)
+    }
+
+    /// Appends an audio packet (time base `time_base`): the sound up to the end of the
+    /// last GOP pushed, so that a segment cut before the next GOP holds it.
+    pub fn push_audio(
+        &mut self,
+        packet: &ff::Packet,
+        time_base: ff::Rational,
+    ) -> Result<(), RenderError> {
+        let mut packet = packet.clone();
+        packet.set_stream(1);
+        packet.set_position(-1);
+        self.mp4.write(packet.clone(), time_base)?;
+        self.ts.write(packet, time_base)
     }
 
     /// Closes the segment in progress, if it holds any frame (at shutdown).

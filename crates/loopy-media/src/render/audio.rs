@@ -133,17 +133,16 @@ enum Source {
     Clips(ClipSound),
 }
 
-/// The audio stream of the output.
-pub struct AudioTrack {
+/// Where encoded audio packets go: written to an output, or handed to a live stream.
+type Emit<'a> = &'a mut dyn FnMut(&mut Packet) -> Result<(), RenderError>;
+
+/// Sound from a source, resampled and encoded frame by frame; packets carry their
+/// time in samples (time base 1 / rate). Shared by finite renders and live streams.
+struct AudioEncoding {
     source: Source,
-    resampler: Option<(
-        ff::software::resampling::Context,
-        (Sample, ChannelLayout, u32),
-    )>,
+    resampler: Resampler,
     encoder: ff::encoder::audio::Encoder,
-    stream: usize,
     encoder_tb: ff::Rational,
-    stream_tb: ff::Rational,
     format: Sample,
     layout: ChannelLayout,
     rate: u32,
@@ -152,26 +151,25 @@ pub struct AudioTrack {
     pending: Vec<Vec<f32>>,
     /// Samples handed to the encoder so far.
     sent: u64,
-    /// The video's length in samples: the track is cut there.
-    total: u64,
+    /// Added to every timestamp (a restarted live stream goes on where it stopped).
+    offset: u64,
     packet: Packet,
 }
 
-impl AudioTrack {
-    /// Adds the audio stream to `output` (before its header is written): `channels`
-    /// (1 or 2) at a rate near `source_rate`, `duration` = num / den seconds long.
-    fn open(
+impl AudioEncoding {
+    /// An encoder (`codec_name`) for `channels` (1 or 2) at a rate near `source_rate`;
+    /// `global_header` when the container wants codec headers out of band.
+    fn new(
         source: Source,
         channels: u16,
         source_rate: u32,
-        output: &mut ff::format::context::Output,
-        container: Container,
-        duration: (u64, u64),
+        codec_name: &str,
+        global_header: bool,
     ) -> Result<Self, RenderError> {
         let layout = ChannelLayout::default(channels as i32);
-        let (codec_name, format) = match container.audio_encoder() {
-            "aac" => ("aac", Sample::F32(ff::format::sample::Type::Planar)),
-            other => (other, Sample::F32(ff::format::sample::Type::Packed)),
+        let format = match codec_name {
+            "aac" => Sample::F32(ff::format::sample::Type::Planar),
+            _ => Sample::F32(ff::format::sample::Type::Packed),
         };
         let rate = if codec_name == "libopus" {
             48_000
@@ -184,10 +182,6 @@ impl AudioTrack {
         let codec = ff::encoder::find_by_name(codec_name).ok_or_else(|| {
             RenderError::Usage(format!("this FFmpeg build has no {codec_name} encoder"))
         })?;
-        let global_header = output
-            .format()
-            .flags()
-            .contains(ff::format::Flags::GLOBAL_HEADER);
         let mut enc = ff::codec::Context::new_with_codec(codec)
             .encoder()
             .audio()
@@ -205,69 +199,47 @@ impl AudioTrack {
         let encoder = enc
             .open_as(codec)
             .map_err(|e| RenderError::ffmpeg("audio encoder", e))?;
-        let mut stream = output
-            .add_stream(codec)
-            .map_err(|e| RenderError::ffmpeg("audio stream", e))?;
-        stream.set_parameters(&encoder);
-        stream.set_time_base(encoder_tb);
-        let index = stream.index();
         let frame_size = match encoder.frame_size() {
             0 => 1024,
             n => n as usize,
         };
-        let total = (duration.0 as u128 * rate as u128 / duration.1 as u128) as u64;
-        Ok(AudioTrack {
+        Ok(AudioEncoding {
             source,
             resampler: None,
             encoder,
-            stream: index,
             encoder_tb,
-            stream_tb: encoder_tb,
             format,
             layout,
             rate,
             frame_size,
             pending: vec![Vec::new(); channels as usize],
             sent: 0,
-            total,
+            offset: 0,
             packet: Packet::empty(),
         })
     }
 
-    /// Reads the stream's time base once the header is written (muxers may change it).
-    fn header_written(&mut self, output: &ff::format::context::Output) {
-        if let Some(s) = output.stream(self.stream) {
-            self.stream_tb = s.time_base();
-        }
-    }
-
-    /// Encodes audio up to `seconds = num / den` of output (never past the video's end).
-    pub fn advance_to(
-        &mut self,
-        output: &mut ff::format::context::Output,
-        num: u64,
-        den: u64,
-    ) -> Result<(), RenderError> {
-        let target = ((num as u128 * self.rate as u128 / den as u128) as u64).min(self.total);
+    /// Encodes whole frames up to `target` samples.
+    fn advance(&mut self, target: u64, emit: Emit) -> Result<(), RenderError> {
         while self.sent + (self.frame_size as u64) <= target {
             self.fill(self.frame_size)?;
-            self.send_frame(self.frame_size, output)?;
+            self.send_frame(self.frame_size, emit)?;
         }
         Ok(())
     }
 
-    /// Encodes the rest of the track (a last partial frame included) and flushes.
-    pub fn finish(&mut self, output: &mut ff::format::context::Output) -> Result<(), RenderError> {
-        self.advance_to(output, self.total, self.rate as u64)?;
-        let rest = (self.total - self.sent) as usize;
+    /// Encodes up to `total` samples (a last partial frame included) and flushes.
+    fn finish(&mut self, total: u64, emit: Emit) -> Result<(), RenderError> {
+        self.advance(total, emit)?;
+        let rest = total.saturating_sub(self.sent) as usize;
         if rest > 0 {
             self.fill(rest)?;
-            self.send_frame(rest, output)?;
+            self.send_frame(rest, emit)?;
         }
         self.encoder
             .send_eof()
             .map_err(|e| RenderError::ffmpeg("audio encode", e))?;
-        self.drain(output)
+        self.drain(emit)
     }
 
     /// Decodes and resamples until `count` samples are pending.
@@ -297,11 +269,7 @@ impl AudioTrack {
         Ok(())
     }
 
-    fn send_frame(
-        &mut self,
-        count: usize,
-        output: &mut ff::format::context::Output,
-    ) -> Result<(), RenderError> {
+    fn send_frame(&mut self, count: usize, emit: Emit) -> Result<(), RenderError> {
         let channels = self.pending.len();
         let mut frame = Audio::new(self.format, count, self.layout);
         if self.format.is_planar() {
@@ -320,23 +288,158 @@ impl AudioTrack {
             pending.drain(..count);
         }
         frame.set_rate(self.rate);
-        frame.set_pts(Some(self.sent as i64));
+        frame.set_pts(Some((self.offset + self.sent) as i64));
         self.sent += count as u64;
         self.encoder
             .send_frame(&frame)
             .map_err(|e| RenderError::ffmpeg("audio encode", e))?;
-        self.drain(output)
+        self.drain(emit)
     }
 
-    fn drain(&mut self, output: &mut ff::format::context::Output) -> Result<(), RenderError> {
+    fn drain(&mut self, emit: Emit) -> Result<(), RenderError> {
         while self.encoder.receive_packet(&mut self.packet).is_ok() {
-            self.packet.set_stream(self.stream);
-            self.packet.rescale_ts(self.encoder_tb, self.stream_tb);
-            self.packet
-                .write_interleaved(output)
-                .map_err(|e| RenderError::ffmpeg("cannot write audio", e))?;
+            emit(&mut self.packet)?;
         }
         Ok(())
+    }
+}
+
+/// The audio stream of the output.
+pub struct AudioTrack {
+    encoding: AudioEncoding,
+    stream: usize,
+    stream_tb: ff::Rational,
+    /// The video's length in samples: the track is cut there.
+    total: u64,
+}
+
+impl AudioTrack {
+    /// Adds the audio stream to `output` (before its header is written): `channels`
+    /// (1 or 2) at a rate near `source_rate`, `duration` = num / den seconds long.
+    fn open(
+        source: Source,
+        channels: u16,
+        source_rate: u32,
+        output: &mut ff::format::context::Output,
+        container: Container,
+        duration: (u64, u64),
+    ) -> Result<Self, RenderError> {
+        let global_header = output
+            .format()
+            .flags()
+            .contains(ff::format::Flags::GLOBAL_HEADER);
+        let codec_name = container.audio_encoder();
+        let encoding =
+            AudioEncoding::new(source, channels, source_rate, codec_name, global_header)?;
+        let codec = ff::encoder::find_by_name(codec_name).ok_or_else(|| {
+            RenderError::Usage(format!("this FFmpeg build has no {codec_name} encoder"))
+        })?;
+        let mut stream = output
+            .add_stream(codec)
+            .map_err(|e| RenderError::ffmpeg("audio stream", e))?;
+        stream.set_parameters(&encoding.encoder);
+        stream.set_time_base(encoding.encoder_tb);
+        let index = stream.index();
+        let total = (duration.0 as u128 * encoding.rate as u128 / duration.1 as u128) as u64;
+        Ok(AudioTrack {
+            stream_tb: encoding.encoder_tb,
+            encoding,
+            stream: index,
+            total,
+        })
+    }
+
+    /// Reads the stream's time base once the header is written (muxers may change it).
+    fn header_written(&mut self, output: &ff::format::context::Output) {
+        if let Some(s) = output.stream(self.stream) {
+            self.stream_tb = s.time_base();
+        }
+    }
+
+    /// A writer of packets into this track's stream of `output`.
+    fn writer<'o>(
+        stream: usize,
+        tbs: (ff::Rational, ff::Rational),
+        output: &'o mut ff::format::context::Output,
+    ) -> impl FnMut(&mut Packet) -> Result<(), RenderError> + 'o {
+        move |packet: &mut Packet| {
+            packet.set_stream(stream);
+            packet.rescale_ts(tbs.0, tbs.1);
+            packet
+                .write_interleaved(output)
+                .map_err(|e| RenderError::ffmpeg("cannot write audio", e))
+        }
+    }
+
+    /// Encodes audio up to `seconds = num / den` of output (never past the video's end).
+    pub fn advance_to(
+        &mut self,
+        output: &mut ff::format::context::Output,
+        num: u64,
+        den: u64,
+    ) -> Result<(), RenderError> {
+        let rate = self.encoding.rate;
+        let target = ((num as u128 * rate as u128 / den as u128) as u64).min(self.total);
+        let tbs = (self.encoding.encoder_tb, self.stream_tb);
+        let mut write = Self::writer(self.stream, tbs, output);
+        self.encoding.advance(target, &mut write)
+    }
+
+    /// Encodes the rest of the track (a last partial frame included) and flushes.
+    pub fn finish(&mut self, output: &mut ff::format::context::Output) -> Result<(), RenderError> {
+        let tbs = (self.encoding.encoder_tb, self.stream_tb);
+        let mut write = Self::writer(self.stream, tbs, output);
+        self.encoding.finish(self.total, &mut write)
+    }
+}
+
+/// `loopy serve --audio FILE`: the file looped for as long as the stream runs, as AAC
+/// packets with timestamps in samples from the stream's start (`offset_seconds` on a
+/// restart), handed out up to the video's time so the two never drift apart.
+pub struct LiveAudio {
+    encoding: AudioEncoding,
+}
+
+impl LiveAudio {
+    /// Opens `path` (its channels mixed down to stereo at most), with codec headers out
+    /// of band (MP4 and FLV want them; MPEG-TS ignores them).
+    pub fn open(path: &Path, offset: (u64, u64)) -> Result<Self, RenderError> {
+        let source = LoopingSource::open(path)?;
+        let channels = source.decoder.channels().clamp(1, 2);
+        let rate = source.decoder.rate();
+        let mut encoding = AudioEncoding::new(Source::File(source), channels, rate, "aac", true)?;
+        encoding.offset =
+            (offset.0 as u128 * encoding.rate as u128 / offset.1.max(1) as u128) as u64;
+        Ok(LiveAudio { encoding })
+    }
+
+    /// The stream's codec parameters (with the AAC header) and time base.
+    pub fn stream_info(&self) -> (ff::codec::Parameters, ff::Rational) {
+        (
+            ff::codec::Parameters::from(&self.encoding.encoder),
+            self.encoding.encoder_tb,
+        )
+    }
+
+    /// Encodes whole frames up to `num / den` seconds of this run, handing each packet
+    /// (time base 1 / rate) to `emit`.
+    pub fn advance_to(
+        &mut self,
+        num: u64,
+        den: u64,
+        emit: &mut dyn FnMut(&mut Packet) -> Result<(), RenderError>,
+    ) -> Result<(), RenderError> {
+        let target = (num as u128 * self.encoding.rate as u128 / den.max(1) as u128) as u64;
+        // The encoder holds frames back (its look-ahead) and shifts its output by its
+        // priming: feed it that much further, so the packets out reach `target`.
+        self.encoding.advance(target + self.lead(), emit)
+    }
+
+    /// Samples the encoder holds back: its priming plus one frame.
+    fn lead(&self) -> u64 {
+        // SAFETY: reads a plain field of the open encoder's context.
+        let padding = unsafe { (*self.encoding.encoder.as_ptr()).initial_padding }.max(0) as u64;
+        padding + self.encoding.frame_size as u64
     }
 }
 
