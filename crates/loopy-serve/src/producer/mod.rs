@@ -1,19 +1,21 @@
 //! The producer thread: walks the endless plan and builds the stream from closed GOPs
 //! — clip bodies copied from the conformed clips, cross-fades taken from the
 //! transition cache or encoded when first needed — into the segmenter's long-lived
-//! muxers (and the push, when on), and publishes each segment when the wall clock
-//! reaches its start (or at once, unpaced). Commands from the API are handled between GOPs and while waiting, and
-//! answered with the media time at which they take effect.
+//! muxers (and the push, when on). Publishing segments is in `publish`, the API's
+//! commands in `commands`.
 
-use crate::hls::{ClipChange, HlsSegment};
+use crate::hls::ClipChange;
+
+mod commands;
+mod publish;
 use crate::resume::Resume;
-use crate::state::{ClipRef, Command, Counters, Effect, Request, Shared};
+use crate::state::{ClipRef, Counters, Request, Shared};
 use ffmpeg_next as ff;
 use loopy_core::live::LiveChain;
 use loopy_core::plan::PlanClip;
 use loopy_core::{Catalog, PlanOptions};
 use loopy_media::live::push::{Clock, Pusher};
-use loopy_media::live::{read_gops, Gop, Segment, Segmenter};
+use loopy_media::live::{read_gops, Gop, Segmenter};
 use loopy_media::render::audio::LiveAudio;
 use loopy_media::smart::conform::conformed_frames;
 use loopy_media::smart::pieces::{conformed_path, parameters, transition_path};
@@ -22,9 +24,9 @@ use loopy_media::smart::Profile;
 use loopy_media::RenderError;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// How many played clips the status keeps.
 const HISTORY: usize = 20;
@@ -413,136 +415,6 @@ impl Live {
                 let _ = self.shared.events.send(("clip", json));
             }
         }
-    }
-
-    /// Puts `segment` in the window; when `paced`, first waits (handling commands)
-    /// until the wall clock reaches the segment's start.
-    fn publish(&mut self, segment: Segment, paced: bool) {
-        let fps = self.profile.fps;
-        let start =
-            Duration::from_secs_f64((segment.first_frame - self.first_frame) as f64 / fps.as_f64());
-        if paced {
-            let due = self.origin + start;
-            while !self.stopped() {
-                let now = Instant::now();
-                if now >= due {
-                    break;
-                }
-                match self.commands.recv_timeout(due - now) {
-                    Ok(request) => self.handle(request),
-                    Err(RecvTimeoutError::Timeout) => {}
-                    // Nobody can send commands any more: just wait.
-                    Err(RecvTimeoutError::Disconnected) => std::thread::sleep(due - now),
-                }
-            }
-        } else {
-            self.poll_commands();
-        }
-        let end = segment.first_frame + segment.frames;
-        let (segment_frames, segment_bytes) = (segment.frames, segment.ts.len());
-        let (inside, later): (Vec<ClipChange>, Vec<ClipChange>) =
-            self.changes.drain(..).partition(|c| c.frame < end);
-        self.changes = later;
-        let shared = &self.shared;
-        let hls = HlsSegment {
-            sequence: self.sequence,
-            first_frame: segment.first_frame,
-            frames: segment.frames,
-            ts: segment.ts.into(),
-            mp4: segment.mp4.into(),
-            date: shared.started_wall + start,
-            changes: inside,
-            discontinuity: self.runs > 0 && segment.first_frame == self.first_frame,
-        };
-        self.sequence += 1;
-        if let Some(recorder) = self.recorder.as_mut() {
-            if let Err(e) = recorder.add(&hls) {
-                Counters::add(&shared.counters.errors, 1);
-                tracing::error!("--record: {e}");
-            }
-        }
-        if let Ok(mut window) = shared.window.write() {
-            window.push(hls);
-        }
-        let state = Resume {
-            next_sequence: self.sequence,
-            next_time_s: end as f64 / fps.as_f64(),
-            runs: self.runs + 1,
-        };
-        if let Err(e) = crate::resume::save(&self.root, &state) {
-            tracing::warn!("cannot save the stream's state for a restart: {e}");
-        }
-        if self
-            .stop_after_frames
-            .is_some_and(|limit| end - self.first_frame >= limit)
-        {
-            self.stop.store(true, Ordering::SeqCst);
-        }
-        let counters = &shared.counters;
-        Counters::add(&counters.segments, 1);
-        let seconds = (segment_frames as f64 / fps.as_f64()).max(1e-3);
-        counters.bitrate.store(
-            (segment_bytes as f64 * 8.0 / seconds) as u64,
-            Ordering::Relaxed,
-        );
-        counters.media_frames.store(end, Ordering::Relaxed);
-        let drift = start.as_secs_f64() - self.origin.elapsed().as_secs_f64();
-        counters
-            .drift_micros
-            .store((drift * 1e6) as i64, Ordering::Relaxed);
-        if let Ok(mut last) = shared.last_segment.lock() {
-            *last = Some(Instant::now());
-        }
-    }
-
-    fn poll_commands(&mut self) {
-        while let Ok(request) = self.commands.try_recv() {
-            self.handle(request);
-        }
-    }
-
-    fn handle(&mut self, request: Request) {
-        let fps = self.profile.fps.as_f64();
-        let at = |frame: u64| Effect {
-            media_time: frame as f64 / fps,
-            frame,
-        };
-        let answer = match request.command {
-            Command::SetSignals(signals) => self
-                .chain
-                .set_signals(signals)
-                .map(|()| {
-                    if let Ok(mut status) = self.shared.status.write() {
-                        status.signals = self.chain.signals().to_vec();
-                    }
-                    at(self.body_end_frame)
-                })
-                .map_err(|e| e.to_string()),
-            Command::Queue(clip) => {
-                // After the clips queued before it.
-                let ahead: u64 = self
-                    .chain
-                    .queued()
-                    .map(|c| {
-                        conformed_frames(&self.clips[c], &self.profile).saturating_sub(self.k())
-                    })
-                    .sum();
-                self.chain.queue(clip);
-                if let Ok(mut status) = self.shared.status.write() {
-                    status.queued.push(self.shared.library[clip].clone());
-                }
-                Ok(at(self.body_end_frame + ahead))
-            }
-            Command::Cut => {
-                self.pending_cut = Cut::Crossfade;
-                Ok(at(self.segmenter.next_frame()))
-            }
-            Command::Skip => {
-                self.pending_cut = Cut::Hard;
-                Ok(at(self.segmenter.next_frame()))
-            }
-        };
-        let _ = request.reply.send(answer);
     }
 }
 
