@@ -75,10 +75,7 @@ fn the_live_stream_reads_cleanly_and_its_playlists_obey_the_rules() {
             "{} alone",
             segment.uri
         );
-        let frames = common::frames::probe(&file)["streams"][0]["nb_read_frames"]
-            .as_str()
-            .and_then(|n| n.parse::<f32>().ok())
-            .expect("frame count");
+        let frames = frames_in(&file) as f32;
         assert!(
             (frames / 30.0 - segment.duration).abs() < 0.001,
             "{}",
@@ -151,10 +148,7 @@ fn the_fmp4_variant_reads_cleanly_and_each_fragment_follows_the_init_segment() {
             stdout(&streams).split_whitespace().collect::<Vec<_>>(),
             ["video", "audio"]
         );
-        let frames = common::frames::probe(&path)["streams"][0]["nb_read_frames"]
-            .as_str()
-            .and_then(|n| n.parse::<f32>().ok())
-            .expect("frame count");
+        let frames = frames_in(&path) as f32;
         assert!(
             (frames / 30.0 - segment.duration).abs() < 0.001,
             "{}",
