@@ -560,7 +560,8 @@ fn an_unpaced_soak_keeps_one_clock_with_cuts_and_signals_all_along() {
 }
 
 /// End of the last video packet minus end of the last audio packet of a TS segment,
-/// in seconds (the encoder's priming packets, before zero, left out).
+/// in seconds. Not for the first segment, whose first audio packets (the encoder's
+/// priming) have negative times; good for 26 hours, where TS timestamps wrap.
 fn av_end_gap(segment: &Path) -> f64 {
     let out = Command::new("ffprobe")
         .args([
@@ -581,9 +582,6 @@ fn av_end_gap(segment: &Path) -> f64 {
             .filter_map(|f| f.trim().parse().ok())
             .collect();
         if let [stream, pts, duration] = fields[..] {
-            if pts > 1 << 32 {
-                continue;
-            }
             let end = pts + duration;
             if stream == 0 {
                 video = video.max(end);
