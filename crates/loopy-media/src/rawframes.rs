@@ -30,18 +30,19 @@ pub fn rgb_frame_bytes(size: (u32, u32)) -> usize {
     size.0 as usize * size.1 as usize * 3
 }
 
-/// Decodes `range` of the video at `path` and writes each frame, as displayed
-/// (display matrix applied; pixels as stored, so a non-square SAR is not stretched),
-/// as packed RGB24 rows to `out`. Returns the number of frames written.
+/// Decodes `range` of the video at `path` (`probed`: what probing it said, so it is
+/// not probed twice) and writes each frame, as displayed (display matrix applied;
+/// pixels as stored, so a non-square SAR is not stretched), as packed RGB24 rows to
+/// `out`. Returns the number of frames written.
 pub fn write_rgb_frames(
     path: &Path,
+    probed: &crate::probe::Probed,
     range: FrameRange,
     out: &mut dyn Write,
     cancel: &AtomicBool,
     on_frame: &dyn Fn(u64),
 ) -> Result<u64, RenderError> {
     let named = |reason: String| RenderError::Ffmpeg(format!("{}: {reason}", path.display()));
-    let probed = crate::probe_clip(path).map_err(|e| named(e.to_string()))?;
     let mut reader = ClipReader::open(path, probed.fps).map_err(named)?;
     let mut orienter = Orienter::new(probed.orientation);
     let mut decoded = Video::empty();

@@ -44,6 +44,7 @@ pub fn run(args: &FramesArgs) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     let result = write_rgb_frames(
         &args.video,
+        &probed,
         range,
         &mut stdout,
         &interrupt.cancel,

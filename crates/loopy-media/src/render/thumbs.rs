@@ -67,12 +67,18 @@ impl ContactSheet {
     /// Puts a tile-sized yuv420p `picture` at position `n` (left to right, top to
     /// bottom); positions past the sheet are left out.
     pub fn place(&mut self, n: u64, picture: &Video) {
-        if n >= self.tiles {
-            return;
+        if let Some((x, y)) = self.position(n) {
+            super::scale::place(picture, &mut self.sheet, x, y);
         }
-        let n = n as u32;
+    }
+
+    /// Top-left corner of tile `n`; `None` past the sheet.
+    fn position(&self, n: u64) -> Option<(usize, usize)> {
+        let n = u32::try_from(n)
+            .ok()
+            .filter(|&n| u64::from(n) < self.tiles)?;
         let (x, y) = ((n % COLUMNS) * self.tile.0, (n / COLUMNS) * self.tile.1);
-        super::scale::place(picture, &mut self.sheet, x as usize, y as usize);
+        Some((x as usize, y as usize))
     }
 
     /// Takes output frame `k` into the sheet when it is due.
@@ -85,9 +91,9 @@ impl ContactSheet {
                 .run(frame, &mut self.scaled)
                 .map_err(|e| RenderError::ffmpeg("thumbnail", e))?;
         }
-        let scaled = std::mem::replace(&mut self.scaled, Video::empty());
-        self.place(k / self.every, &scaled);
-        self.scaled = scaled;
+        if let Some((x, y)) = self.position(k / self.every) {
+            super::scale::place(&self.scaled, &mut self.sheet, x, y);
+        }
         Ok(())
     }
 
