@@ -8,7 +8,9 @@ import json
 import os
 import random
 import shutil
+import struct
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -35,6 +37,49 @@ def watch(pid: int, seconds: float, during=None) -> tuple[float, float]:
     return (last - start) / (last_t - begun), peak
 
 
+class PreviewWatcher:
+    """Reads the preview (`/preview.mp4`, one fMP4 fragment per frame) as a player
+    would, noting when each frame's fragment arrived (by its `tfdt` decode time)."""
+
+    def __init__(self, url: str) -> None:
+        self.arrivals: list[tuple[float, int]] = []  # (monotonic time, decode time)
+        self.stream = urllib.request.urlopen(url, timeout=10)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _box(self) -> tuple[bytes, bytes]:
+        header = self.stream.read(8)
+        if len(header) < 8:
+            raise EOFError
+        size = struct.unpack(">I", header[:4])[0]
+        return header[4:8], self.stream.read(size - 8)
+
+    def _read(self) -> None:
+        try:
+            while True:
+                kind, body = self._box()
+                if kind == b"moof":
+                    at = body.find(b"tfdt")
+                    version = body[at + 4]
+                    value = (struct.unpack(">Q", body[at + 8:at + 16])[0] if version == 1
+                             else struct.unpack(">I", body[at + 8:at + 12])[0])
+                    self.arrivals.append((time.monotonic(), value))
+        except (EOFError, OSError):
+            pass
+
+    def frame_seen(self, frame: int, after: float, deadline: float = 10.0) -> float | None:
+        """Seconds from `after` to the arrival of frame `frame`'s fragment."""
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            arrivals = self.arrivals
+            if len(arrivals) > 2:
+                tick = arrivals[-1][1] - arrivals[-2][1]
+                for when, value in arrivals:
+                    if tick > 0 and value // tick >= frame and when >= after:
+                        return when - after
+            time.sleep(0.005)
+        return None
+
+
 def serve(loopy: str, library: Path, seconds: float) -> dict:
     token = "bench"
     started = time.monotonic()
@@ -53,6 +98,8 @@ def serve(loopy: str, library: Path, seconds: float) -> dict:
     rng = random.Random(1)
     next_cut = [time.monotonic() + rng.uniform(5, 15)]
     cuts = [0]
+    preview = PreviewWatcher("http://127.0.0.1:8479/preview.mp4")
+    latencies: list[float] = []
 
     def maybe_cut() -> None:
         if time.monotonic() >= next_cut[0]:
@@ -60,7 +107,11 @@ def serve(loopy: str, library: Path, seconds: float) -> dict:
                 "http://127.0.0.1:8479/api/cut", method="POST",
                 headers={"Authorization": f"Bearer {token}"},
             )
-            urllib.request.urlopen(request, timeout=5).read()
+            clicked = time.monotonic()
+            answer = json.loads(urllib.request.urlopen(request, timeout=5).read())
+            seen = preview.frame_seen(answer["takes_effect_at_frame"], clicked)
+            if seen is not None:
+                latencies.append(seen)
             cuts[0] += 1
             next_cut[0] = time.monotonic() + rng.uniform(5, 15)
 
@@ -74,7 +125,10 @@ def serve(loopy: str, library: Path, seconds: float) -> dict:
     return {"first_playlist_s": first, "cpu": average, "peak": peak, "cuts": cuts[0],
             "encoded": values["loopy_transitions_encoded_total"],
             "cached": values["loopy_transitions_cached_total"],
-            "drift_s": values["loopy_drift_seconds"]}
+            "drift_s": values["loopy_drift_seconds"],
+            "encode_s_per_crossfade": values["loopy_transition_encode_seconds_total"]
+            / max(values["loopy_transitions_encoded_total"], 1),
+            "cut_to_preview_frame_s": sorted(latencies)}
 
 
 def cli(library: Path, work: Path, seconds: float) -> dict:
@@ -115,6 +169,12 @@ def main() -> None:
           f"busiest 0.5 s {peer['peak']:.2f} core")
     print(f"  ratio loopy / CLI: {loopy['cpu'] / peer['cpu']:.3f}")
     print(f"  first playlist after start (library conformed): {loopy['first_playlist_s']:.2f} s")
+    seen = loopy["cut_to_preview_frame_s"]
+    if seen:
+        print(f"  cut to its first frame at a preview player (chunked HTTP): median "
+              f"{seen[len(seen) // 2] * 1000:.0f} ms, max {seen[-1] * 1000:.0f} ms over "
+              f"{len(seen)} cuts; {loopy['encode_s_per_crossfade'] * 1000:.0f} ms per "
+              f"cross-fade encode")
     print(json.dumps({"loopy": loopy, "cli": peer}))
 
 

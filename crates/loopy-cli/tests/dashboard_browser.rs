@@ -26,6 +26,54 @@ return {time: v.currentTime, decoded: q.totalVideoFrames, dropped: q.droppedVide
         paused: v.paused};
 "#;
 
+/// What the preview player is doing.
+const PREVIEW: &str = r#"
+const v = document.getElementById('preview');
+return {time: v.currentTime, status: document.getElementById('preview-status').textContent,
+        lag: window.loopyPreviewLag, errors: v.error && v.error.message};
+"#;
+
+/// Records, for every frame either player presents, when it is expected on screen,
+/// its media time, (HLS) its program date, and (preview) its mean colour.
+const SAMPLER: &str = r#"
+window.loopySamples = {preview: [], video: []};
+const canvas = document.createElement('canvas');
+canvas.width = 16; canvas.height = 9;
+const g = canvas.getContext('2d', {willReadFrequently: true});
+for (const id of ['preview', 'video']) {
+  const v = document.getElementById(id);
+  const each = (now, meta) => {
+    let colour = null;
+    if (id === 'preview') {
+      g.drawImage(v, 0, 0, 16, 9);
+      const d = g.getImageData(0, 0, 16, 9).data;
+      colour = [0, 1, 2].map(k => { let s = 0; for (let i = k; i < d.length; i += 4) s += d[i]; return s / (d.length / 4); });
+    }
+    const hls = window.loopyHls;
+    const date = id === 'video' && hls && hls.playingDate ? hls.playingDate.getTime() : null;
+    const list = window.loopySamples[id];
+    list.push({t: meta.expectedDisplayTime, media: meta.mediaTime, date, colour});
+    if (list.length > 3000) list.splice(0, 1000);
+    v.requestVideoFrameCallback(each);
+  };
+  v.requestVideoFrameCallback(each);
+}
+"#;
+
+/// When, after the click at `arguments[0]`, the frame at media time `arguments[1]`
+/// (program date `arguments[2]` in HLS) was on screen in each player, and the
+/// preview's colour just before it and 12 frames into it.
+const LATENCY: &str = r#"
+const [at, media, date] = arguments;
+const s = window.loopySamples;
+const p = s.preview.find(x => x.t >= at && x.media >= media - 0.001);
+const h = s.video.find(x => x.t >= at && x.date !== null && x.date >= date);
+const before = [...s.preview].reverse().find(x => x.media < media - 0.001);
+const after = s.preview.find(x => x.media >= media + 12 / 30 - 0.001);
+return {preview: p ? p.t - at : null, hls: h ? h.t - at : null,
+        before: before ? before.colour : null, after: after ? after.colour : null};
+"#;
+
 #[test]
 fn the_dashboard_plays_the_stream_in_chromium_and_steers_it() {
     if !common::browser::available() {
@@ -37,7 +85,8 @@ fn the_dashboard_plays_the_stream_in_chromium_and_steers_it() {
         return;
     }
     let server = serve(&[]);
-    server.playlist(3);
+    let (_, first) = server.playlist(3);
+    let origin = origin_ms(&first);
     let browser = common::browser::Browser::start();
     let page_load = Instant::now();
     browser.open(&server.url("/"));
@@ -62,17 +111,39 @@ fn the_dashboard_plays_the_stream_in_chromium_and_steers_it() {
         "const t = document.getElementById('token'); t.value = arguments[0]; t.dispatchEvent(new Event('change'));",
         serde_json::json!([TOKEN]),
     );
-    // It plays: time and decoded frames rise, nothing dropped, one buffered range,
+    // The low-latency preview plays too (fMP4 over the WebSocket into MSE). About a
+    // second after it starts, headless Chromium (software compositing) drops two
+    // frames of the other video, once (not when the preview's data arrives but is
+    // not played); dropped frames are counted from two seconds after both play.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let preview = browser.run(PREVIEW, serde_json::json!([]));
+        if preview["time"].as_f64() > Some(0.0) && preview["status"] == "live" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the preview never played: {preview}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    // It plays: time and decoded frames rise, no frame dropped, one buffered range,
     // no hls.js error, across at least five clip changes.
     let started = Instant::now();
     let mut last = browser.run(PLAYER, serde_json::json!([]));
+    let dropped_before = last["dropped"].as_u64().unwrap_or(0);
     let mut advanced = 0;
     loop {
         std::thread::sleep(Duration::from_millis(1000));
         let now = browser.run(PLAYER, serde_json::json!([]));
         assert_eq!(now["errors"], serde_json::json!([]), "hls.js errors: {now}");
         if now["time"].as_f64() > Some(0.0) {
-            assert_eq!(now["dropped"], 0, "{now}");
+            assert_eq!(
+                now["dropped"].as_u64(),
+                Some(dropped_before),
+                "dropped frames: {now}"
+            );
             assert_eq!(now["ranges"], 1, "buffered ranges: {now}");
             assert!(
                 now["time"].as_f64() >= last["time"].as_f64(),
@@ -124,34 +195,62 @@ fn the_dashboard_plays_the_stream_in_chromium_and_steers_it() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    // The cut button: the now-playing list moves on and the picture changes colour.
-    let before = browser.run(PLAYER, serde_json::json!([]));
-    browser.run(
-        "document.getElementById('cut').click();",
-        serde_json::json!([]),
-    );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        std::thread::sleep(Duration::from_millis(250));
-        let now = browser.run(PLAYER, serde_json::json!([]));
-        let moved = now["changes"].as_u64() > before["changes"].as_u64();
-        let changed = match (now["colour"].as_array(), before["colour"].as_array()) {
-            (Some(a), Some(b)) => {
-                a.iter()
-                    .zip(b)
-                    .map(|(x, y)| (x.as_f64().unwrap_or(0.0) - y.as_f64().unwrap_or(0.0)).abs())
-                    .sum::<f64>()
-                    > 100.0
-            }
-            _ => false,
-        };
-        if moved && changed {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the cut did not show: {before} → {now}"
+    // Cuts through the button: each shows in the preview, later in the HLS player,
+    // and the picture changes across it. How long after the click each was on
+    // screen is reported (docs/BENCHMARKS.md keeps the figures), not asserted.
+    browser.run(SAMPLER, serde_json::json!([]));
+    let cuts: usize = std::env::var("LOOPY_MEASURE_CUTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2);
+    for _ in 0..cuts {
+        let before = browser.run(PLAYER, serde_json::json!([]));
+        let clicked = browser.run(
+            "window.loopyLastAnswer = null; window.loopyClickedAt = performance.now(); document.getElementById('cut').click(); return window.loopyClickedAt;",
+            serde_json::json!([]),
         );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let frame = loop {
+            let answer = browser.run(
+                "return window.loopyLastAnswer && window.loopyLastAnswer.takes_effect_at_frame;",
+                serde_json::json!([]),
+            );
+            if let Some(frame) = answer.as_u64() {
+                break frame;
+            }
+            assert!(Instant::now() < deadline, "the cut was not answered");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let media = frame as f64 / 30.0;
+        let date = origin as f64 + media * 1000.0;
+        let seen = loop {
+            std::thread::sleep(Duration::from_millis(250));
+            let seen = browser.run(LATENCY, serde_json::json!([clicked, media, date]));
+            if seen["preview"].is_number() && seen["hls"].is_number() && seen["after"].is_array() {
+                break seen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the cut at frame {frame} did not show in both players: {seen}"
+            );
+        };
+        let distance: f64 = colour(&seen["before"])
+            .iter()
+            .zip(colour(&seen["after"]))
+            .map(|(a, b)| (a - b).abs())
+            .sum();
+        assert!(distance > 100.0, "no change across the cut: {seen}");
+        let now = browser.run(PLAYER, serde_json::json!([]));
+        assert!(
+            now["changes"].as_u64() > before["changes"].as_u64(),
+            "the now-playing list did not move on: {before} → {now}"
+        );
+        eprintln!(
+            "measure: cut on screen {:.0} ms after the click in the preview, {:.0} ms in HLS (hls.js)",
+            seen["preview"].as_f64().unwrap_or(f64::NAN),
+            seen["hls"].as_f64().unwrap_or(f64::NAN),
+        );
+        std::thread::sleep(Duration::from_millis(1500));
     }
     let answer = browser.run(
         "return document.getElementById('answer').textContent;",
@@ -161,4 +260,26 @@ fn the_dashboard_plays_the_stream_in_chromium_and_steers_it() {
         answer.as_str().unwrap_or("").starts_with("takes effect at"),
         "{answer}"
     );
+    let preview = browser.run(PREVIEW, serde_json::json!([]));
+    assert_eq!(preview["errors"], serde_json::json!(null), "{preview}");
+}
+
+/// Mean RGB of a sample.
+fn colour(value: &serde_json::Value) -> Vec<f64> {
+    value
+        .as_array()
+        .map(|c| c.iter().map(|x| x.as_f64().unwrap_or(0.0)).collect())
+        .unwrap_or_default()
+}
+
+/// The wall-clock date (ms) of media frame 0: the first segment's program date.
+fn origin_ms(playlist: &m3u8_rs::MediaPlaylist) -> i64 {
+    assert_eq!(
+        playlist.media_sequence, 0,
+        "the date of frame 0 is segment 0's"
+    );
+    playlist.segments[0]
+        .program_date_time
+        .expect("date")
+        .timestamp_millis()
 }

@@ -200,30 +200,6 @@ fn the_control_api_checks_who_asks_and_what() {
     assert_eq!(state["signals"][0]["tag"], "talk", "{state}");
 }
 
-/// Mean RGB of each frame of a TS segment, decoded by the ffmpeg CLI.
-fn frame_colours(bytes: &[u8], dir: &Path) -> Vec<[f64; 3]> {
-    let file = dir.join("colour.ts");
-    std::fs::write(&file, bytes).expect("write");
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(&file)
-        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .output()
-        .expect("ffmpeg");
-    out.stdout
-        .chunks_exact(160 * 90 * 3)
-        .map(|frame| {
-            let mut sum = [0f64; 3];
-            for pixel in frame.chunks_exact(3) {
-                for c in 0..3 {
-                    sum[c] += pixel[c] as f64;
-                }
-            }
-            sum.map(|s| s / (160.0 * 90.0))
-        })
-        .collect()
-}
-
 /// The media frames each listed segment starts at, from the playlist's own dates.
 fn segment_starts(playlist: &m3u8_rs::MediaPlaylist, origin: (u64, i64)) -> Vec<u64> {
     playlist
@@ -266,7 +242,8 @@ fn a_queued_clip_plays_next_and_a_cut_lands_within_a_gop() {
             if let Some(i) = holder.filter(|&i| i + 1 < starts.len()) {
                 let bytes = server.bytes(&format!("/{}", playlist.segments[i].uri));
                 return (
-                    frame_colours(&bytes, tmp.path())[(frame - starts[i]) as usize],
+                    frame_colours(&bytes, &tmp.path().join("colour.ts"))
+                        [(frame - starts[i]) as usize],
                     text,
                 );
             }
@@ -723,11 +700,12 @@ fn a_clip_that_fails_mid_stream_is_replaced_and_announced() {
         "",
         "ffmpeg reading the stream after the failure"
     );
-    let (_, after) = server.playlist(1);
-    assert!(
-        after.media_sequence > before.media_sequence + 3,
-        "the stream stalled"
-    );
+    // It goes on: segments keep coming (a generous limit: a stall never ends).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.playlist(1).1.media_sequence <= before.media_sequence + 3 {
+        assert!(Instant::now() < deadline, "the stream stalled");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let metrics = server.get("/metrics").into_string().expect("metrics");
     assert!(
         !metrics.contains("loopy_clip_failures_total 0\n"),
@@ -757,6 +735,8 @@ fn the_openapi_document_lists_every_endpoint_and_each_one_answers() {
         "/live-fmp4.m3u8",
         "/init.mp4",
         "/segments/{name}",
+        "/preview",
+        "/preview.mp4",
         "/api/state",
         "/api/clips",
         "/api/clips/{index}/thumb.png",
@@ -780,8 +760,8 @@ fn the_openapi_document_lists_every_endpoint_and_each_one_answers() {
     // the secured ones say 401 without the token.
     for (path, operations) in paths {
         for (method, operation) in operations.as_object().expect("operations") {
-            if path == "/api/events" {
-                continue; // an endless stream, read in its own test
+            if ["/api/events", "/preview", "/preview.mp4"].contains(&path.as_str()) {
+                continue; // endless streams, read in their own tests
             }
             let concrete = path.replace("{name}", "0.ts").replace("{index}", "0");
             let request = ureq::request(&method.to_uppercase(), &server.url(&concrete));

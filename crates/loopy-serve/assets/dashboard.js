@@ -1,7 +1,7 @@
-// The Loopy dashboard: the live player (hls.js, or native HLS), what plays and what
-// comes next (server-sent events), the controls (token from the field, kept in this
-// browser only), and live metrics. Everything is same-origin; nothing is loaded from
-// the internet.
+// The Loopy dashboard: the live player (hls.js, or native HLS; the low-latency
+// preview is preview.js), what plays and what comes next (server-sent events), the
+// controls (token from the field, kept in this browser only), and live metrics.
+// Everything is same-origin; nothing is loaded from the internet.
 "use strict";
 const $ = (id) => document.getElementById(id);
 window.loopyErrors = [];
@@ -21,6 +21,7 @@ async function control(path, body, method = "POST") {
     body: body ? JSON.stringify(body) : undefined,
   });
   const answer = await response.json().catch(() => ({}));
+  window.loopyLastAnswer = answer;
   $("answer").textContent = response.ok
     ? "takes effect at " + answer.takes_effect_at_s.toFixed(2) + " s"
     : answer.error || response.statusText;
@@ -30,6 +31,7 @@ async function control(path, body, method = "POST") {
 // The player.
 const video = $("video");
 $("url").textContent = new URL("live.m3u8", location.href).href;
+$("preview-url").textContent = new URL("preview.mp4", location.href).href;
 if (window.Hls && Hls.isSupported()) {
   const hls = new Hls({ liveSyncDurationCount: 3 });
   hls.on(Hls.Events.ERROR, (_, data) => {

@@ -1,10 +1,12 @@
-//! HTTP: the HLS playlist and segments from memory, the JSON control API, health and
-//! Prometheus metrics.
+//! HTTP: the HLS playlist and segments from memory, the low-latency preview
+//! (`preview`), the JSON control API, health and Prometheus metrics.
 //!
 //! Control endpoints need `Authorization: Bearer <token>` (compared in constant time)
 //! and share a rate limit; viewing is public unless the server protects it too.
 //! Bodies are limited to 16 KiB (413 beyond), and no request ever names a file: clips
 //! are named as the library lists them and looked up there.
+
+mod preview;
 
 use crate::hls::Variant;
 use crate::state::{Command, Effect, Request, Shared};
@@ -59,6 +61,7 @@ pub fn router(shared: Arc<Shared>, access: Access) -> Router {
         .route("/", get(index))
         .route("/dashboard.js", get(asset_js))
         .route("/dashboard.css", get(asset_css))
+        .route("/preview.js", get(asset_preview_js))
         .route("/hls.light.min.js", get(asset_hls))
         .route("/api/events", get(events))
         .route("/openapi.json", get(openapi))
@@ -66,6 +69,8 @@ pub fn router(shared: Arc<Shared>, access: Access) -> Router {
         .route("/live-fmp4.m3u8", get(playlist_fmp4))
         .route("/init.mp4", get(init_segment))
         .route("/segments/{name}", get(segment))
+        .route("/preview", get(preview::preview_socket))
+        .route("/preview.mp4", get(preview::preview_mp4))
         .route("/api/state", get(state))
         .route("/api/clips", get(clips))
         .route("/api/clips/{index}/thumb.png", get(thumbnail))
@@ -168,6 +173,13 @@ async fn asset_js() -> impl IntoResponse {
     asset(
         "text/javascript; charset=utf-8",
         include_str!("../assets/dashboard.js"),
+    )
+}
+
+async fn asset_preview_js() -> impl IntoResponse {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/preview.js"),
     )
 }
 

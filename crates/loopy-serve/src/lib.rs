@@ -12,6 +12,7 @@
 pub mod api;
 pub mod hls;
 pub mod metrics;
+pub mod preview;
 pub mod producer;
 pub mod record;
 pub mod resume;
@@ -126,6 +127,7 @@ pub async fn run(
         init_segment: RwLock::new(axum::body::Bytes::new()),
         events: tokio::sync::broadcast::channel(64).0,
         playlist_times: Mutex::new(std::collections::VecDeque::new()),
+        preview: preview::PreviewHub::default(),
     });
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -78,8 +78,20 @@ pub fn render(shared: &Shared) -> String {
     metric(
         "loopy_drift_seconds",
         "gauge",
-        "Start of the latest segment minus wall time since start (about 0 when paced)",
+        "How far ahead of its schedule the latest frame was made (about 0 when paced, below 0 when late)",
         c.drift_micros.load(Ordering::Relaxed) as f64 / 1e6,
+    );
+    metric(
+        "loopy_preview_clients",
+        "gauge",
+        "Players connected to the low-latency preview",
+        get(&shared.preview.clients) as f64,
+    );
+    metric(
+        "loopy_preview_bytes_total",
+        "counter",
+        "Bytes sent to preview players",
+        get(&shared.preview.bytes_sent) as f64,
     );
     metric(
         "loopy_uptime_seconds",

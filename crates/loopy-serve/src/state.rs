@@ -45,7 +45,8 @@ pub struct Counters {
     pub bytes_served: AtomicU64,
     pub errors: AtomicU64,
     pub clip_failures: AtomicU64,
-    /// Gauge: published media time minus wall time since start, in microseconds.
+    /// Gauge: how far ahead of its schedule the latest frame was made, in
+    /// microseconds (about 0 when paced, below 0 when late).
     pub drift_micros: std::sync::atomic::AtomicI64,
     /// Gauge: media frames published.
     pub media_frames: AtomicU64,
@@ -105,4 +106,6 @@ pub struct Shared {
     /// When playlists were asked for in the last ten seconds (players ask once per
     /// target duration), for the viewer estimate.
     pub playlist_times: Mutex<std::collections::VecDeque<Instant>>,
+    /// The low-latency preview's players.
+    pub preview: crate::preview::PreviewHub,
 }

@@ -179,3 +179,27 @@ impl Server {
         stderr(&read)
     }
 }
+
+/// The mean colour (RGB) of every 160x90 frame in `bytes`, a piece of the stream
+/// written to `file` (whose extension tells ffmpeg the container) and decoded.
+pub fn frame_colours(bytes: &[u8], file: &Path) -> Vec<[f64; 3]> {
+    std::fs::write(file, bytes).expect("write");
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file)
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("ffmpeg");
+    out.stdout
+        .chunks_exact(160 * 90 * 3)
+        .map(|frame| {
+            let mut sum = [0f64; 3];
+            for pixel in frame.chunks_exact(3) {
+                for c in 0..3 {
+                    sum[c] += pixel[c] as f64;
+                }
+            }
+            sum.map(|s| s / (160.0 * 90.0))
+        })
+        .collect()
+}

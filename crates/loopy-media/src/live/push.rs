@@ -49,7 +49,7 @@ pub struct Clock {
 }
 
 impl Clock {
-    fn due(&self, frame: u64) -> Instant {
+    pub fn due(&self, frame: u64) -> Instant {
         let seconds = frame.saturating_sub(self.first_frame) as f64 / self.fps.as_f64();
         self.origin + Duration::from_secs_f64(seconds)
     }

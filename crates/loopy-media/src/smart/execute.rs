@@ -151,7 +151,7 @@ fn encode_transition(
         profile,
         root,
         clip_a,
-        super::transition::tail_start(profile, clip_a),
+        super::transition::FadeStart::at_key(super::transition::tail_start(profile, clip_a)),
         clip_b,
         &transition_path(profile, root, clip_a, clip_b),
     )

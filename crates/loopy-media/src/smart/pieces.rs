@@ -154,8 +154,14 @@ pub fn for_packets(
     Ok(i.saturating_sub(from))
 }
 
-/// Decodes frames `from..from + count` of a piece (`from` must be a keyframe).
-pub fn decode_frames(path: &Path, from: u64, count: u64) -> Result<Vec<Video>, RenderError> {
+/// Decodes frames `from..from + count` of a piece, starting at the IDR frame `key`
+/// (at or before `from`; the frames before `from` are decoded and dropped).
+pub fn decode_frames(
+    path: &Path,
+    key: u64,
+    from: u64,
+    count: u64,
+) -> Result<Vec<Video>, RenderError> {
     let params = parameters(path)?;
     let mut decoder = ff::codec::Context::from_parameters(params)
         .and_then(|c| c.decoder().video())
@@ -163,16 +169,24 @@ pub fn decode_frames(path: &Path, from: u64, count: u64) -> Result<Vec<Video>, R
     let mut frames = Vec::with_capacity(count as usize);
     let mut frame = Video::empty();
     let fail = |e| RenderError::ffmpeg("decode", e);
-    for_packets(path, from, from + count, |_, packet| {
+    // No B-frames: frames come out in packet order, the i-th of them is frame key + i.
+    let mut next = key;
+    let mut keep = |frame: &mut Video, frames: &mut Vec<Video>| {
+        if next >= from {
+            frames.push(std::mem::replace(frame, Video::empty()));
+        }
+        next += 1;
+    };
+    for_packets(path, key, from + count, |_, packet| {
         decoder.send_packet(&packet).map_err(fail)?;
         while decoder.receive_frame(&mut frame).is_ok() {
-            frames.push(std::mem::replace(&mut frame, Video::empty()));
+            keep(&mut frame, &mut frames);
         }
         Ok(())
     })?;
     decoder.send_eof().map_err(fail)?;
     while decoder.receive_frame(&mut frame).is_ok() {
-        frames.push(std::mem::replace(&mut frame, Video::empty()));
+        keep(&mut frame, &mut frames);
     }
     if frames.len() as u64 != count {
         return Err(RenderError::Ffmpeg(format!(

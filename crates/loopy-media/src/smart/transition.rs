@@ -1,5 +1,5 @@
-//! Encoding one cross-fade piece: k conformed frames of clip A from one of its IDR
-//! frames (len − k for a planned transition, any later GOP start for a live cut)
+//! Encoding one cross-fade piece: k conformed frames of clip A from any frame (len − k,
+//! an IDR frame, for a planned transition; wherever a live cut falls)
 //! blended with B's first k frames, written as one closed GOP with the profile, so it
 //! joins A's body before it and B's body after it by packet copy.
 
@@ -19,19 +19,35 @@ pub fn tail_start(profile: &Profile, a: &PlanClip) -> u64 {
     conformed_frames(a, profile).saturating_sub(profile.crossfade)
 }
 
-/// Encodes the cross-fade from `a` (its conformed frames `from..from + k`, `from` an
-/// IDR frame) into `b` to `target`, atomically.
+/// Where in clip A a cross-fade starts: frame `frame`, decoded from the IDR frame
+/// `key` at or before it (the same frame for a planned transition; for a live cut,
+/// the start of the GOP the cut falls in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FadeStart {
+    pub key: u64,
+    pub frame: u64,
+}
+
+impl FadeStart {
+    /// A cross-fade that starts on an IDR frame.
+    pub fn at_key(frame: u64) -> Self {
+        FadeStart { key: frame, frame }
+    }
+}
+
+/// Encodes the cross-fade from `a` (its conformed frames `from.frame..+k`) into `b`
+/// to `target`, atomically.
 pub fn encode_crossfade(
     profile: &Profile,
     root: &Path,
     a: &PlanClip,
-    from: u64,
+    from: FadeStart,
     b: &PlanClip,
     target: &Path,
 ) -> Result<(), RenderError> {
     let k = profile.crossfade;
-    let tails = decode_frames(&conformed_path(profile, root, a), from, k)?;
-    let mut heads = decode_frames(&conformed_path(profile, root, b), 0, k)?;
+    let tails = decode_frames(&conformed_path(profile, root, a), from.key, from.frame, k)?;
+    let mut heads = decode_frames(&conformed_path(profile, root, b), 0, 0, k)?;
     if let Some(dir) = target.parent() {
         std::fs::create_dir_all(dir).map_err(|source| RenderError::Io {
             path: dir.to_path_buf(),

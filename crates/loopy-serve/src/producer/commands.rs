@@ -1,4 +1,4 @@
-//! Commands from the API, handled between GOPs and while a paced publish waits, each
+//! Commands from the API, handled between frames (while a paced frame waits), each
 //! answered with the media frame where it takes effect.
 
 use super::{Cut, Live};
@@ -44,13 +44,14 @@ impl Live {
                 }
                 Ok(at(self.body_end_frame + ahead))
             }
+            // On the next frame made, or after the cross-fade playing now.
             Command::Cut => {
                 self.pending_cut = Cut::Crossfade;
-                Ok(at(self.segmenter.next_frame()))
+                Ok(at(self.segmenter.next_frame().max(self.fade_end_frame)))
             }
             Command::Skip => {
                 self.pending_cut = Cut::Hard;
-                Ok(at(self.segmenter.next_frame()))
+                Ok(at(self.segmenter.next_frame().max(self.fade_end_frame)))
             }
         };
         let _ = request.reply.send(answer);

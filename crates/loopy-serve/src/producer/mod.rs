@@ -1,8 +1,14 @@
 //! The producer thread: walks the endless plan and builds the stream from closed GOPs
 //! — clip bodies copied from the conformed clips, cross-fades taken from the
 //! transition cache or encoded when first needed — into the segmenter's long-lived
-//! muxers (and the push, when on). Publishing segments is in `publish`, the API's
-//! commands in `commands`.
+//! muxers, the preview and the push (when on).
+//!
+//! Frames go out one by one, each when the wall clock is one segment short of its
+//! media time (`LEAD`): a segment is complete when its start is due, and a cut lands
+//! on the very next frame, mid-GOP if need be (the copied GOP just ends there; no
+//! B-frames, so what was sent decodes), which is what keeps the preview's latency
+//! under a second. Publishing segments is in `publish`, the API's commands in
+//! `commands`.
 
 use crate::hls::ClipChange;
 
@@ -15,18 +21,18 @@ use loopy_core::live::LiveChain;
 use loopy_core::plan::PlanClip;
 use loopy_core::{Catalog, PlanOptions};
 use loopy_media::live::push::{Clock, Pusher};
-use loopy_media::live::{read_gops, Gop, Segmenter};
+use loopy_media::live::{read_gops, Gop, PreviewMuxer, Segmenter};
 use loopy_media::render::audio::LiveAudio;
 use loopy_media::smart::conform::conformed_frames;
 use loopy_media::smart::pieces::{conformed_path, parameters, transition_path};
-use loopy_media::smart::transition::{encode_crossfade, tail_start};
+use loopy_media::smart::transition::{encode_crossfade, tail_start, FadeStart};
 use loopy_media::smart::Profile;
 use loopy_media::RenderError;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// How many played clips the status keeps.
 const HISTORY: usize = 20;
@@ -78,12 +84,19 @@ struct Live {
     profile: Profile,
     paced: bool,
     segmenter: Segmenter,
+    preview: PreviewMuxer,
     sequence: u64,
-    origin: Instant,
+    /// When each frame is due (its media time on the wall clock).
+    clock: Clock,
+    /// How long before it is due a frame is made: one segment.
+    lead: Duration,
     changes: Vec<ClipChange>,
     pending_cut: Cut,
     /// Media frame at which the current clip's body ends (where the next clip begins).
     body_end_frame: u64,
+    /// Media frame at which the cross-fade being played ends (a cut asked for during
+    /// it starts there).
+    fade_end_frame: u64,
     /// This run's first media frame (a restarted stream goes on from the last one).
     first_frame: u64,
     /// Runs of this stream before this one.
@@ -137,15 +150,16 @@ fn run(
     let params = parameters(&conformed_path(&config.profile, &root, &clips[first]))?;
     let fps = config.profile.fps;
     let first_frame = (resume.next_time_s.max(0.0) * fps.as_f64()).ceil() as u64;
-    let origin = Instant::now();
-    let pusher = config.push.clone().map(|url| {
-        let clock = Clock {
-            origin,
-            first_frame,
-            fps,
-        };
-        Pusher::start(url, params.clone(), clock)
-    });
+    let clock = Clock {
+        origin: Instant::now(),
+        first_frame,
+        fps,
+    };
+    let lead = Duration::from_secs_f64(config.segment_frames as f64 / fps.as_f64());
+    let pusher = config
+        .push
+        .clone()
+        .map(|url| Pusher::start(url, params.clone(), clock));
     if let Some(pusher) = &pusher {
         if let Ok(mut stats) = shared.push.lock() {
             *stats = Some(Arc::clone(&pusher.stats));
@@ -162,7 +176,7 @@ fn run(
     };
     let audio_stream = audio.as_ref().map(|(a, _)| a.stream_info());
     let segmenter = Segmenter::new(
-        params,
+        params.clone(),
         audio_stream,
         fps,
         config.segment_frames,
@@ -171,6 +185,8 @@ fn run(
     if let Ok(mut init) = shared.init_segment.write() {
         *init = segmenter.init_segment().to_vec().into();
     }
+    let preview = PreviewMuxer::new(params, segmenter.frame_time_base())?;
+    shared.preview.set_init(preview.init_segment());
     let recorder = match &config.record {
         Some(dir) => Some(
             crate::record::Recorder::create(
@@ -196,11 +212,14 @@ fn run(
         profile: config.profile,
         paced: config.paced,
         segmenter,
+        preview,
         sequence: resume.next_sequence,
-        origin,
+        clock,
+        lead,
         changes: Vec::new(),
         pending_cut: Cut::None,
         body_end_frame: first_frame,
+        fade_end_frame: first_frame,
         first_frame,
         runs: resume.runs,
         recorder,
@@ -212,7 +231,7 @@ fn run(
     let result = live.play_from(first);
     // Whatever ended the stream, what was muxed is published.
     if let Ok(Some(last)) = live.segmenter.flush() {
-        live.publish(last, false);
+        live.publish(last);
     }
     if let Some(recorder) = live.recorder.as_mut() {
         if let Err(e) = recorder.finish() {
@@ -259,8 +278,9 @@ impl Live {
                     0
                 }
                 _ => {
-                    let start =
-                        cut_at.unwrap_or_else(|| tail_start(&self.profile, &self.clips[current]));
+                    let start = cut_at.unwrap_or_else(|| {
+                        FadeStart::at_key(tail_start(&self.profile, &self.clips[current]))
+                    });
                     match self.play_crossfade(current, start, next, cut_at.is_some()) {
                         Ok(()) => self.k(),
                         Err(e) => {
@@ -280,34 +300,40 @@ impl Live {
         Ok(())
     }
 
-    /// Copies the body `from..to` of `clip` GOP by GOP; stops early at a GOP start when
-    /// a cut is asked for. Returns where it stopped (for a cut) and how to go on.
+    /// Copies the body `from..to` of `clip`, frame by frame; stops at the first frame
+    /// at which a cut is asked for. Returns where it stopped (for a cut) and how to go
+    /// on.
     fn play_body(
         &mut self,
         clip: usize,
         from: u64,
         to: u64,
-    ) -> Result<(Option<u64>, Cut), RenderError> {
+    ) -> Result<(Option<FadeStart>, Cut), RenderError> {
         let piece = conformed_path(&self.profile, &self.root, &self.clips[clip]);
-        let mut stopped_at: Option<(u64, Cut)> = None;
+        let mut stopped_at: Option<(FadeStart, Cut)> = None;
         read_gops(&piece, from, to, |gop| {
             if stopped_at.is_some() || self.stopped() {
                 return Ok(());
             }
-            self.poll_commands();
-            if self.pending_cut != Cut::None {
-                stopped_at = Some((gop.start, self.pending_cut));
-                self.pending_cut = Cut::None;
-                return Ok(());
+            let key = gop.start;
+            if let Some(i) = self.play_gop(gop, true)? {
+                if !self.stopped() {
+                    let at = FadeStart {
+                        key,
+                        frame: key + i,
+                    };
+                    stopped_at = Some((at, self.pending_cut));
+                    self.pending_cut = Cut::None;
+                }
             }
-            self.push(gop)
+            Ok(())
         })?;
-        let cut = stopped_at.unwrap_or((to, self.pending_cut));
+        let cut = stopped_at.unwrap_or((FadeStart::at_key(to), self.pending_cut));
         // A cut asked for as the body ended is the ordinary change of clip.
         self.pending_cut = Cut::None;
         Ok(match cut {
-            (at, Cut::None) if at == to => (None, Cut::None),
-            (at, Cut::Crossfade) if at == to => (None, Cut::Crossfade),
+            (at, Cut::None) if at.frame == to => (None, Cut::None),
+            (at, Cut::Crossfade) if at.frame == to => (None, Cut::Crossfade),
             (at, how) => (Some(at), how),
         })
     }
@@ -317,7 +343,7 @@ impl Live {
     fn play_crossfade(
         &mut self,
         a: usize,
-        start: u64,
+        start: FadeStart,
         b: usize,
         cut: bool,
     ) -> Result<(), RenderError> {
@@ -348,22 +374,82 @@ impl Live {
             Counters::add(&self.shared.counters.transitions_cached, 1);
         }
         self.clip_started(b, self.segmenter.next_frame());
-        let played = read_gops(&path, 0, self.k(), |gop| self.push(gop));
+        self.fade_end_frame = self.segmenter.next_frame() + self.k();
+        let played = read_gops(&path, 0, self.k(), |gop| {
+            if !self.stopped() {
+                self.play_gop(gop, false)?;
+            }
+            Ok(())
+        });
         if cut {
             let _ = std::fs::remove_file(&path);
         }
         played.map(|_| ())
     }
 
-    fn push(&mut self, gop: Gop) -> Result<(), RenderError> {
-        let pusher = self.pusher.as_ref();
-        let closed = self.segmenter.push_gop_with(gop, &mut |packet| {
-            if let Some(pusher) = pusher {
-                pusher.offer(packet);
+    /// Sends `gop` out frame by frame, each when it falls due. With `cuttable`, stops
+    /// before the first frame at which a cut is pending (or the stream stops) and
+    /// returns that frame's index in the GOP.
+    fn play_gop(&mut self, gop: Gop, cuttable: bool) -> Result<Option<u64>, RenderError> {
+        let frames = gop.frames();
+        for (i, packet) in gop.packets.into_iter().enumerate() {
+            self.wait_for(self.segmenter.next_frame());
+            if self.stopped() || (cuttable && self.pending_cut != Cut::None) {
+                return Ok(Some(i as u64));
             }
-        })?;
+            if i == 0 {
+                if let Some(segment) = self.segmenter.begin_gop(frames)? {
+                    self.publish(segment);
+                }
+            }
+            let packet = self.segmenter.push_frame(packet)?;
+            self.fan_out(&packet, i == 0)?;
+        }
+        Ok(None)
+    }
+
+    /// Waits, handling commands, until `frame` is due to be made (one segment before
+    /// its media time); unpaced, only handles what commands are waiting.
+    fn wait_for(&mut self, frame: u64) {
+        let due = self.clock.due(frame);
+        let start = due.checked_sub(self.lead).unwrap_or(due);
+        if self.paced {
+            while !self.stopped() {
+                let now = Instant::now();
+                if now >= start {
+                    break;
+                }
+                match self.commands.recv_timeout(start - now) {
+                    Ok(request) => self.handle(request),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    // Nobody can send commands any more: just wait.
+                    Err(RecvTimeoutError::Disconnected) => std::thread::sleep(start - now),
+                }
+            }
+        }
+        self.poll_commands();
+        // How far ahead of its schedule the stream is (about 0 paced, below 0 late).
+        let ahead = if Instant::now() >= start {
+            -(Instant::now() - start).as_secs_f64()
+        } else {
+            (start - Instant::now()).as_secs_f64()
+        };
+        self.shared
+            .counters
+            .drift_micros
+            .store((ahead * 1e6) as i64, Ordering::Relaxed);
+    }
+
+    /// A frame just muxed into the HLS variants goes to the preview and the push, and
+    /// the sound follows it.
+    fn fan_out(&mut self, packet: &ff::Packet, key: bool) -> Result<(), RenderError> {
+        if let Some(pusher) = &self.pusher {
+            pusher.offer(packet);
+        }
+        let fragment = self.preview.fragment(packet)?;
+        self.shared.preview.publish(fragment, key);
         if let Some((audio, time_base)) = self.audio.as_mut() {
-            // The sound up to the end of this GOP, on the same clock.
+            // The sound up to the end of this frame, on the same clock.
             let played = self.segmenter.next_frame() - self.first_frame;
             let fps = self.profile.fps;
             let segmenter = &mut self.segmenter;
@@ -371,9 +457,6 @@ impl Live {
             audio.advance_to(played * fps.den(), fps.num(), &mut |packet| {
                 segmenter.push_audio(packet, time_base)
             })?;
-        }
-        if let Some(segment) = closed {
-            self.publish(segment, self.paced);
         }
         Ok(())
     }

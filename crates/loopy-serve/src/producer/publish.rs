@@ -1,6 +1,6 @@
-//! Publishing: a finished segment goes into the HLS window (after waiting, when
-//! paced, for the wall clock to reach its start), the recording, the restart state and
-//! the counters; clip changes inside it become its `EXT-X-DATERANGE`s.
+//! Publishing: a finished segment goes into the HLS window, the recording, the
+//! restart state and the counters; clip changes inside it become its
+//! `EXT-X-DATERANGE`s.
 
 use super::Live;
 use crate::hls::{ClipChange, HlsSegment};
@@ -8,33 +8,15 @@ use crate::resume::Resume;
 use crate::state::Counters;
 use loopy_media::live::Segment;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 impl Live {
-    /// Puts `segment` in the window; when `paced`, first waits (handling commands)
-    /// until the wall clock reaches the segment's start.
-    pub(super) fn publish(&mut self, segment: Segment, paced: bool) {
+    /// Puts `segment` in the window (made as its start fell due: the producer runs
+    /// one segment ahead), the recording and the restart state.
+    pub(super) fn publish(&mut self, segment: Segment) {
         let fps = self.profile.fps;
         let start =
             Duration::from_secs_f64((segment.first_frame - self.first_frame) as f64 / fps.as_f64());
-        if paced {
-            let due = self.origin + start;
-            while !self.stopped() {
-                let now = Instant::now();
-                if now >= due {
-                    break;
-                }
-                match self.commands.recv_timeout(due - now) {
-                    Ok(request) => self.handle(request),
-                    Err(RecvTimeoutError::Timeout) => {}
-                    // Nobody can send commands any more: just wait.
-                    Err(RecvTimeoutError::Disconnected) => std::thread::sleep(due - now),
-                }
-            }
-        } else {
-            self.poll_commands();
-        }
         let end = segment.first_frame + segment.frames;
         let (segment_frames, segment_bytes) = (segment.frames, segment.ts.len());
         let (inside, later): (Vec<ClipChange>, Vec<ClipChange>) =
@@ -83,10 +65,6 @@ impl Live {
             Ordering::Relaxed,
         );
         counters.media_frames.store(end, Ordering::Relaxed);
-        let drift = start.as_secs_f64() - self.origin.elapsed().as_secs_f64();
-        counters
-            .drift_micros
-            .store((drift * 1e6) as i64, Ordering::Relaxed);
         if let Ok(mut last) = shared.last_segment.lock() {
             *last = Some(Instant::now());
         }
