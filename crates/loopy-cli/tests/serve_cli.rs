@@ -299,6 +299,14 @@ fn a_queued_clip_plays_next_and_a_cut_lands_within_a_gop() {
 fn sigint_stops_the_stream_cleanly() {
     let mut server = serve(&[]);
     server.playlist(2);
+    // Endless responses open (events, the preview) do not hold the stop up.
+    let mut endless = Vec::new();
+    for path in ["/api/events", "/preview.mp4"] {
+        let response = server.get(path);
+        endless.push(std::thread::spawn(move || {
+            let _ = std::io::copy(&mut response.into_reader(), &mut std::io::sink());
+        }));
+    }
     let pid = server.child.id().to_string();
     Command::new("kill")
         .args(["-INT", &pid])
@@ -316,6 +324,9 @@ fn sigint_stops_the_stream_cleanly() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "exit status {status:?}");
+    for reader in endless {
+        reader.join().expect("the endless responses ended");
+    }
     let dir = server._library.as_ref().expect("library").path();
     let piece = dir.join(format!(".loopy/serve/cut-{pid}.mkv"));
     assert!(!piece.exists(), "a cut piece was left behind");
@@ -589,6 +600,35 @@ fn rtmp_receiver(port: u16, out: &Path, extra: &[&str]) -> std::process::Child {
         .expect("start the receiver")
 }
 
+/// Where the video and the sound of `path` begin and end (seconds, by packets).
+fn spans(path: &Path) -> ((f64, f64), (f64, f64)) {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries"])
+        .args(["packet=codec_type,pts_time,duration_time", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    let (mut video, mut sound) = ((f64::MAX, f64::MIN), (f64::MAX, f64::MIN));
+    for line in stdout(&out).lines() {
+        let fields: Vec<&str> = line.split(',').collect();
+        let (Some(start), Some(length)) = (
+            fields.get(1).and_then(|v| v.parse::<f64>().ok()),
+            fields.get(2).and_then(|v| v.parse::<f64>().ok()),
+        ) else {
+            continue;
+        };
+        let span = if fields[0] == "audio" {
+            &mut sound
+        } else {
+            &mut video
+        };
+        span.0 = span.0.min(start);
+        span.1 = span.1.max(start + length);
+    }
+    assert!(sound.0 < sound.1, "no sound in {}", path.display());
+    (video, sound)
+}
+
 fn frames_in(path: &Path) -> u64 {
     common::frames::probe(path)["streams"][0]["nb_read_frames"]
         .as_str()
@@ -607,7 +647,16 @@ fn push_reaches_an_rtmp_receiver_and_comes_back_after_it_restarts() {
     let mut receiver = rtmp_receiver(port, &first, &[]);
     std::thread::sleep(Duration::from_millis(500));
     let url = format!("rtmp://127.0.0.1:{port}/live/x");
-    let server = serve(&["--push", &url]);
+    // With sound: the push carries it beside the video.
+    let tone = tmp.path().join("tone.wav");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=330:duration=1.7",
+        tone.to_str().unwrap(),
+    ]);
+    let server = serve(&["--push", &url, "--audio", tone.to_str().unwrap()]);
     // The receiver probes its input for up to 5 s before it writes anything.
     std::thread::sleep(Duration::from_secs(8));
     // The receiver goes away (cleanly, so its file is complete)...
@@ -624,6 +673,11 @@ fn push_reaches_an_rtmp_receiver_and_comes_back_after_it_restarts() {
         common::frames::probe(&first),
     );
     assert_eq!(common::frames::decode_errors(&first), "");
+    let ((video_start, video_end), (sound_start, sound_end)) = spans(&first);
+    assert!(
+        (sound_start - video_start).abs() < 0.1 && (sound_end - video_end).abs() < 0.5,
+        "sound {sound_start}..{sound_end} s beside video {video_start}..{video_end} s"
+    );
     // ...and comes back: the push reconnects and sends three seconds more.
     let mut again = rtmp_receiver(port, &second, &["-t", "3"]);
     let deadline = Instant::now() + Duration::from_secs(40);

@@ -219,7 +219,7 @@ async fn events(State(app): State<App>) -> Response {
         .map(|(name, json)| {
             Ok::<_, std::convert::Infallible>(Event::default().event(name).data(json))
         });
-    Sse::new(changes)
+    Sse::new(app.shared.until_closing(changes))
         .keep_alive(KeepAlive::default())
         .into_response()
 }

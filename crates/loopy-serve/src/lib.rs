@@ -128,6 +128,7 @@ pub async fn run(
         events: tokio::sync::broadcast::channel(64).0,
         playlist_times: Mutex::new(std::collections::VecDeque::new()),
         preview: preview::PreviewHub::default(),
+        closing: tokio::sync::watch::channel(false).0,
     });
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -149,12 +150,15 @@ pub async fn run(
     .map_err(ServeError::Thread)?;
     on_listening(bound);
     let app = api::router(Arc::clone(&shared), access);
-    // The server stops when asked to, or when the stream ends on its own.
+    // The server stops when asked to, or when the stream ends on its own; endless
+    // responses end then too.
+    let closing = Arc::clone(&shared);
     let either = async move {
         tokio::select! {
             _ = shutdown => {}
             _ = done_rx => {}
         }
+        closing.closing.send_replace(true);
     };
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(either)

@@ -6,6 +6,8 @@ use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime};
+use tokio_stream::wrappers::WatchStream;
+use tokio_stream::{Stream, StreamExt};
 
 /// A clip as the API shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -108,4 +110,21 @@ pub struct Shared {
     pub playlist_times: Mutex<std::collections::VecDeque<Instant>>,
     /// The low-latency preview's players.
     pub preview: crate::preview::PreviewHub,
+    /// Set when the server begins to shut down: endless responses (events, preview)
+    /// end then, or they would hold a graceful shutdown open forever.
+    pub closing: tokio::sync::watch::Sender<bool>,
+}
+
+impl Shared {
+    /// `stream`, ended when the server begins to shut down.
+    pub fn until_closing<S>(&self, stream: S) -> impl Stream<Item = S::Item> + Send + 'static
+    where
+        S: Stream + Send + 'static,
+        S::Item: Send + 'static,
+    {
+        let closing = WatchStream::new(self.closing.subscribe())
+            .filter(|closing| *closing)
+            .map(|_| None);
+        stream.map(Some).merge(closing).map_while(|item| item)
+    }
 }

@@ -1,5 +1,6 @@
-//! `--push URL`: the live stream sent to an RTMP or SRT receiver (OBS, a CDN ingest,
-//! `ffmpeg -listen 1`) by FFmpeg's own protocols, no child process.
+//! `--push URL`: the live stream (video, and its sound when it has some) sent to an
+//! RTMP or SRT receiver (OBS, a CDN ingest, `ffmpeg -listen 1`) by FFmpeg's own
+//! protocols, no child process.
 //!
 //! The producer offers every packet, already on the stream's clock, to a bounded
 //! queue; a thread of its own writes them in real time (packet by packet, when the
@@ -53,12 +54,27 @@ impl Clock {
         let seconds = frame.saturating_sub(self.first_frame) as f64 / self.fps.as_f64();
         self.origin + Duration::from_secs_f64(seconds)
     }
+
+    /// When the media time `seconds` (on the stream's clock) is due.
+    fn due_at(&self, seconds: f64) -> Instant {
+        let first = self.first_frame as f64 / self.fps.as_f64();
+        self.origin + Duration::from_secs_f64((seconds - first).max(0.0))
+    }
 }
 
+/// The sound's codec parameters and time base, when the stream has sound.
+pub type AudioStream = (ff::codec::Parameters, ff::Rational);
+
 impl Pusher {
-    /// Starts pushing to `url` video with codec `params`; packets offered must carry
-    /// their output frame index as timestamps.
-    pub fn start(url: String, params: ff::codec::Parameters, clock: Clock) -> Pusher {
+    /// Starts pushing to `url` video with codec `params` (and sound, when `audio`);
+    /// video packets offered must carry their output frame index as timestamps,
+    /// sound packets their time in the sound's time base.
+    pub fn start(
+        url: String,
+        params: ff::codec::Parameters,
+        audio: Option<AudioStream>,
+        clock: Clock,
+    ) -> Pusher {
         let (queue, packets) = sync_channel(QUEUE);
         let stats = Arc::new(PushStats::default());
         let resync = Arc::new(AtomicBool::new(true));
@@ -66,6 +82,7 @@ impl Pusher {
         let writer = Writer {
             url,
             params,
+            audio,
             clock,
             packets,
             stats: Arc::clone(&stats),
@@ -85,9 +102,21 @@ impl Pusher {
         }
     }
 
-    /// Offers a packet; never waits. A full queue (receiver away or slow) drops it.
+    /// Offers a video packet; never waits. A full queue (receiver away or slow)
+    /// drops it.
     pub fn offer(&self, packet: &ff::Packet) {
-        match self.queue.try_send(packet.clone()) {
+        self.enqueue(packet.clone());
+    }
+
+    /// Offers a sound packet, like [`Pusher::offer`].
+    pub fn offer_audio(&self, packet: &ff::Packet) {
+        let mut packet = packet.clone();
+        packet.set_stream(1);
+        self.enqueue(packet);
+    }
+
+    fn enqueue(&self, packet: ff::Packet) {
+        match self.queue.try_send(packet) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
@@ -109,6 +138,7 @@ impl Drop for Pusher {
 struct Writer {
     url: String,
     params: ff::codec::Parameters,
+    audio: Option<AudioStream>,
     clock: Clock,
     packets: Receiver<ff::Packet>,
     stats: Arc<PushStats>,
@@ -184,6 +214,15 @@ impl Writer {
             // SAFETY: valid parameters of the stream just added; let the muxer choose.
             unsafe { (*stream.parameters().as_mut_ptr()).codec_tag = 0 };
         }
+        if let Some((params, time_base)) = &self.audio {
+            let mut stream = output
+                .add_stream(ff::encoder::find(ff::codec::Id::None))
+                .map_err(fail)?;
+            stream.set_parameters(params.clone());
+            // SAFETY: as above, for the sound stream just added.
+            unsafe { (*stream.parameters().as_mut_ptr()).codec_tag = 0 };
+            stream.set_time_base(*time_base);
+        }
         output.write_header().map_err(fail)?;
         Ok(output)
     }
@@ -192,6 +231,8 @@ impl Writer {
     fn send(&self, output: &mut ff::format::context::Output) -> String {
         let frame_tb = ff::Rational::new(self.clock.fps.den() as i32, self.clock.fps.num() as i32);
         let stream_tb = output.stream(0).map_or(frame_tb, |s| s.time_base());
+        let audio_tb = self.audio.as_ref().map_or(frame_tb, |(_, tb)| *tb);
+        let audio_out_tb = output.stream(1).map_or(audio_tb, |s| s.time_base());
         loop {
             if self.stopped() {
                 return "stopped".into();
@@ -201,20 +242,33 @@ impl Writer {
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => return "the stream ended".into(),
             };
+            let sound = packet.stream() == 1;
             if self.resync.load(Ordering::Relaxed) {
-                if !packet.is_key() {
+                // A connection starts on an IDR frame; sound before it is dropped.
+                if sound || !packet.is_key() {
                     continue;
                 }
                 self.resync.store(false, Ordering::Relaxed);
             }
-            let frame = packet.pts().unwrap_or(0).max(0) as u64;
-            let due = self.clock.due(frame);
+            let pts = packet.pts().unwrap_or(0).max(0);
+            let due = if sound {
+                self.clock.due_at(
+                    pts as f64 * f64::from(audio_tb.numerator())
+                        / f64::from(audio_tb.denominator()),
+                )
+            } else {
+                self.clock.due(pts as u64)
+            };
             let now = Instant::now();
             if due > now {
                 std::thread::sleep(due - now);
             }
-            packet.rescale_ts(frame_tb, stream_tb);
-            packet.set_stream(0);
+            if sound {
+                packet.rescale_ts(audio_tb, audio_out_tb);
+            } else {
+                packet.rescale_ts(frame_tb, stream_tb);
+                packet.set_stream(0);
+            }
             if let Err(e) = packet.write_interleaved(output) {
                 return format!("the receiver went away ({e})");
             }

@@ -40,7 +40,7 @@ fn not_started() -> Response {
 
 /// The fragments a new player gets, counted as they go out.
 fn fragments(shared: &Arc<Shared>) -> Option<impl Stream<Item = Bytes> + Send + 'static> {
-    let stream = shared.preview.subscribe()?;
+    let stream = shared.until_closing(shared.preview.subscribe()?);
     let watching = Watching::new(shared);
     Some(stream.map(move |bytes| {
         watching.0.preview.count_sent(bytes.len());

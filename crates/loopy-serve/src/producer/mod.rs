@@ -156,15 +156,6 @@ fn run(
         fps,
     };
     let lead = Duration::from_secs_f64(config.segment_frames as f64 / fps.as_f64());
-    let pusher = config
-        .push
-        .clone()
-        .map(|url| Pusher::start(url, params.clone(), clock));
-    if let Some(pusher) = &pusher {
-        if let Ok(mut stats) = shared.push.lock() {
-            *stats = Some(Arc::clone(&pusher.stats));
-        }
-    }
     let audio = match &config.audio {
         Some(path) => {
             let start = (first_frame * fps.den(), fps.num());
@@ -175,6 +166,15 @@ fn run(
         None => None,
     };
     let audio_stream = audio.as_ref().map(|(a, _)| a.stream_info());
+    let pusher = config
+        .push
+        .clone()
+        .map(|url| Pusher::start(url, params.clone(), audio_stream.clone(), clock));
+    if let Some(pusher) = &pusher {
+        if let Ok(mut stats) = shared.push.lock() {
+            *stats = Some(Arc::clone(&pusher.stats));
+        }
+    }
     let segmenter = Segmenter::new(
         params.clone(),
         audio_stream,
@@ -453,8 +453,12 @@ impl Live {
             let played = self.segmenter.next_frame() - self.first_frame;
             let fps = self.profile.fps;
             let segmenter = &mut self.segmenter;
+            let pusher = self.pusher.as_ref();
             let time_base = *time_base;
             audio.advance_to(played * fps.den(), fps.num(), &mut |packet| {
+                if let Some(pusher) = pusher {
+                    pusher.offer_audio(packet);
+                }
                 segmenter.push_audio(packet, time_base)
             })?;
         }
