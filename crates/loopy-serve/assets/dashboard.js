@@ -33,7 +33,10 @@ const video = $("video");
 $("url").textContent = new URL("live.m3u8", location.href).href;
 $("preview-url").textContent = new URL("preview.mp4", location.href).href;
 if (window.Hls && Hls.isSupported()) {
-  const hls = new Hls({ liveSyncDurationCount: 3 });
+  // Two and a half segments behind the newest: segments are published as their start
+  // falls due, so that is as much buffer as three would be elsewhere; drift is made
+  // up by playing slightly faster rather than by jumps.
+  const hls = new Hls({ liveSyncDurationCount: 2.5, maxLiveSyncPlaybackRate: 1.05 });
   hls.on(Hls.Events.ERROR, (_, data) => {
     window.loopyErrors.push(data.type + ":" + data.details + (data.fatal ? ":fatal" : ""));
     if (data.fatal && data.type === Hls.ErrorTypes.NETWORK_ERROR) hls.startLoad();

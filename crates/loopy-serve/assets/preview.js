@@ -5,9 +5,10 @@
 (() => {
   const video = document.getElementById("preview");
   const status = document.getElementById("preview-status");
-  // How far behind the newest frame to play (seconds), when to catch up by playing
-  // faster, when to jump instead, and how much played video to keep.
-  const TARGET = 0.25, FAST = 0.6, JUMP = 2.0, KEEP = 10;
+  // How far behind the newest frame to play (seconds), when to start and stop
+  // catching up by playing faster (every stall, e.g. while a cut is encoded, adds to
+  // the lag), when to jump instead, and how much played video to keep.
+  const TARGET = 0.25, FAST = 0.4, STEADY = 0.3, JUMP = 2.0, KEEP = 10;
   // The source buffer of the current connection.
   let buffer = null;
 
@@ -73,7 +74,8 @@
     if (lag > JUMP || video.currentTime < ranges.start(ranges.length - 1)) {
       video.currentTime = Math.max(ranges.start(ranges.length - 1), end - TARGET);
     }
-    video.playbackRate = lag > FAST ? 1.1 : 1.0;
+    if (lag > FAST) video.playbackRate = 1.1;
+    else if (lag < STEADY) video.playbackRate = 1.0;
     if (video.paused) video.play().catch(() => {});
     if (buffer && !buffer.updating && video.currentTime - ranges.start(0) > 2 * KEEP) {
       buffer.remove(ranges.start(0), video.currentTime - KEEP);
