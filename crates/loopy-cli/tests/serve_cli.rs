@@ -296,6 +296,32 @@ fn a_queued_clip_plays_next_and_a_cut_lands_within_a_gop() {
 }
 
 #[test]
+fn a_second_stream_of_the_same_folder_is_refused() {
+    let server = serve(&[]);
+    server.playlist(1);
+    let dir = server._library.as_ref().expect("library").path();
+    let second = Command::new(loopy_bin())
+        .args(["serve", dir.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args(["--crossfade", "0.3s", "--gop", "30", "--token", TOKEN])
+        .output()
+        .expect("second loopy serve");
+    assert!(!second.status.success());
+    let message = stderr(&second);
+    let pid = server.child.id().to_string();
+    assert!(
+        message.contains("another `loopy serve`") && message.contains(&pid),
+        "{message}"
+    );
+    // The first goes on.
+    let before = server.playlist(1).1.media_sequence;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.playlist(1).1.media_sequence == before {
+        assert!(Instant::now() < deadline, "the first stream stopped");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
 fn sigint_stops_the_stream_cleanly() {
     let mut server = serve(&[]);
     server.playlist(2);

@@ -40,6 +40,8 @@ pub enum ServeError {
     NotConformed(String),
     #[error(transparent)]
     Producer(#[from] producer::ProducerError),
+    #[error(transparent)]
+    Locked(#[from] resume::LockError),
     #[error("the HTTP server failed: {0}")]
     Http(std::io::Error),
     #[error("cannot start the producer thread: {0}")]
@@ -91,6 +93,7 @@ pub async fn run(
     let listed = window
         .max(DEFAULT_WINDOW)
         .max((3.0 * target_duration as f64 / seconds_per_segment).ceil() as usize);
+    let _lock = resume::lock(&root)?;
     let resume = resume::load(&root).unwrap_or_default();
     if resume.runs > 0 {
         tracing::info!(
