@@ -255,8 +255,12 @@ pub struct ConformArgs {
     pub crossfade: String,
     #[command(flatten)]
     pub encode: EncodeArgs,
-    /// Say what is conformed, for which profile, and how much disk it takes
+    /// Also encode the cross-fade of every ordered pair of clips (n × (n − 1)), so
+    /// that a render of any plan, whatever its seed, encodes nothing
     #[arg(long)]
+    pub transitions: bool,
+    /// Say what is conformed, for which profile, and how much disk it takes
+    #[arg(long, conflicts_with = "transitions")]
     pub status: bool,
     /// Print a machine summary on stdout
     #[arg(long)]

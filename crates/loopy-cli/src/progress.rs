@@ -143,6 +143,18 @@ impl ConformBar {
         )
     }
 
+    /// The same bar for `conform --transitions` (cross-fade frames).
+    pub fn transitions() -> Self {
+        ConformBar(
+            Meter::new(
+                "transitions",
+                0,
+                "{bar:30} cross-fades {pos}/{len} frames, ETA {eta}  {wide_msg}",
+            ),
+            Instant::now(),
+        )
+    }
+
     pub fn finish(&self) {
         if self.0.length() > 0 {
             self.0.finish();

@@ -339,6 +339,45 @@ fn the_path_is_chosen_and_said() {
 }
 
 #[test]
+fn conform_transitions_caches_every_pair_so_that_any_seed_encodes_nothing() {
+    let tmp = shared_tempdir();
+    let lib = tmp.path().join("lib");
+    library(&lib);
+    let args = [
+        "conform",
+        lib.to_str().unwrap(),
+        "--crossfade",
+        "6f",
+        "--gop",
+        "20",
+        "--transitions",
+        "--json",
+    ];
+    let warmed = |run: &std::process::Output| {
+        assert!(run.status.success(), "{}", stderr(run));
+        let report = &json(run)["transitions"];
+        (report["encoded"].as_u64(), report["cached"].as_u64())
+    };
+    // Four clips: twelve ordered pairs, then none left to encode.
+    assert_eq!(warmed(&loopy(&args)), (Some(12), Some(0)));
+    assert_eq!(pieces(&lib, "transitions").len(), 12);
+    assert_eq!(warmed(&loopy(&args)), (Some(0), Some(12)));
+    for seed in ["11", "12"] {
+        let out = tmp.path().join(format!("seed{seed}.mp4"));
+        render(&lib, &out, &["--seed", seed, "--smart", "always"]);
+        let hows: BTreeSet<String> = sidecar(&out)["spans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["how"].as_str().unwrap().to_string())
+            .collect();
+        assert!(hows.contains("transition_cached"), "{hows:?}");
+        assert!(!hows.contains("transition_encoded"), "{hows:?}");
+        assert_eq!(decode_errors(&out), "");
+    }
+}
+
+#[test]
 fn changed_clips_are_conformed_again_and_stale_ones_pruned() {
     let tmp = shared_tempdir();
     let lib = tmp.path().join("lib");

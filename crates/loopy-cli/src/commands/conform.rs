@@ -1,6 +1,7 @@
 //! `loopy conform DIR [output options]`: encode every clip once into the output
 //! profile, so later renders copy clip bodies and encode only cross-fades;
-//! `--status`: what is conformed, for which profile, and its size on disk.
+//! `--transitions`: also every pair's cross-fade; `--status`: what is conformed, for
+//! which profile, and its size on disk.
 
 use super::render::Encoding;
 use crate::args::ConformArgs;
@@ -12,6 +13,7 @@ use loopy_core::plan::PlanClip;
 use loopy_core::spec::CrossfadeSpec;
 use loopy_core::{Plan, Rational};
 use loopy_media::render::{CopyMode, RenderOptions, SmartMode};
+use loopy_media::smart::transition::warm_transitions;
 use loopy_media::smart::{conform_clips, Profile};
 use std::path::Path;
 
@@ -57,17 +59,48 @@ pub fn run(args: &ConformArgs) -> Result<()> {
         }
         other => other?,
     };
+    let warmed = if args.transitions {
+        let bar = crate::progress::ConformBar::transitions();
+        let warmed = warm_transitions(
+            Path::new(&catalog.root),
+            &clips,
+            &profile,
+            &interrupt.cancel,
+            &bar,
+        );
+        bar.finish();
+        match warmed {
+            Err(loopy_media::RenderError::Cancelled) => {
+                if !crate::output::quiet() {
+                    eprintln!(
+                        "interrupted: the clips and cross-fades encoded so far are kept, nothing half-written"
+                    );
+                }
+                std::process::exit(interrupt.exit_code());
+            }
+            other => Some(other?),
+        }
+    } else {
+        None
+    };
     if args.json {
         return print_json(&serde_json::json!({
             "profile_id": profile.id(),
             "profile": profile,
             "report": done,
+            "transitions": warmed,
             "wall_s": started.elapsed().as_secs_f64(),
         }));
     }
+    let transitions = warmed.map_or(String::new(), |w| {
+        format!(
+            "; {} cross-fades encoded, {} already were",
+            w.encoded, w.cached
+        )
+    });
     say(
         &format!(
-            "profile {}: {} clips conformed, {} already were, {} stale removed; {:.1} MB in {:.1} s",
+            "profile {}: {} clips conformed, {} already were, {} stale removed{transitions}; {:.1} MB in {:.1} s",
             profile.id(),
             done.conformed,
             done.reused,

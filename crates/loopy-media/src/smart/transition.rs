@@ -3,8 +3,8 @@
 //! blended with B's first k frames, written as one closed GOP with the profile, so it
 //! joins A's body before it and B's body after it by packet copy.
 
-use super::conform::conformed_frames;
-use super::pieces::{check_joinable, conformed_path, decode_frames};
+use super::conform::{conformed_frames, ConformProgress};
+use super::pieces::{check_joinable, conformed_path, decode_frames, transition_path};
 use super::Profile;
 use crate::error::RenderError;
 use crate::render::blend::{blend_into, incoming_weight};
@@ -12,7 +12,9 @@ use crate::render::encode::{SinkSpec, VideoSink};
 use crate::render::temp::TempOutput;
 use crate::render::Container;
 use loopy_core::plan::PlanClip;
+use rayon::prelude::*;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Where a cross-fade from `a` starts: its last k frames.
 pub fn tail_start(profile: &Profile, a: &PlanClip) -> u64 {
@@ -72,4 +74,81 @@ pub fn encode_crossfade(
     sink.finish()?;
     check_joinable(profile, root, temp.path())?;
     temp.persist(target, true)
+}
+
+/// What [`warm_transitions`] did.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct WarmReport {
+    /// Cross-fades encoded now.
+    pub encoded: usize,
+    /// Cross-fades that were cached already.
+    pub cached: usize,
+}
+
+/// Encodes the cross-fade of every ordered pair of (conformed) `clips` that is not
+/// cached yet (`loopy conform --transitions`): afterwards a render of any plan of the
+/// library, whatever its seed, encodes nothing. Pairs run in parallel, one encoder
+/// thread each; each is written atomically, so an interrupted run keeps what it
+/// finished and nothing half-written.
+pub fn warm_transitions(
+    root: &Path,
+    clips: &[PlanClip],
+    profile: &Profile,
+    cancel: &AtomicBool,
+    progress: &(dyn ConformProgress + Sync),
+) -> Result<WarmReport, RenderError> {
+    let k = profile.crossfade;
+    if k == 0 {
+        return Ok(WarmReport::default());
+    }
+    let usable: Vec<&PlanClip> = clips
+        .iter()
+        .filter(|c| conformed_frames(c, profile) >= k)
+        .collect();
+    let pairs: Vec<(&PlanClip, &PlanClip)> = usable
+        .iter()
+        .flat_map(|&a| usable.iter().map(move |&b| (a, b)))
+        .filter(|(a, b)| a.path != b.path)
+        .collect();
+    let missing: Vec<(&PlanClip, &PlanClip)> = pairs
+        .iter()
+        .copied()
+        .filter(|(a, b)| !transition_path(profile, root, a, b).exists())
+        .collect();
+    progress.start(missing.len() as u64 * k);
+    let results: Vec<Result<(), RenderError>> = missing
+        .par_iter()
+        .map(|(a, b)| {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(RenderError::Cancelled);
+            }
+            let target = transition_path(profile, root, a, b);
+            let start = FadeStart::at_key(tail_start(profile, a));
+            let done = encode_crossfade(profile, root, a, start, b, &target);
+            for _ in 0..k {
+                progress.frame();
+            }
+            progress.clip_done(&format!("{} → {}", a.path, b.path));
+            done
+        })
+        .collect();
+    let mut broken = Vec::new();
+    for error in results.into_iter().filter_map(Result::err) {
+        if matches!(error, RenderError::Cancelled) {
+            return Err(error);
+        }
+        broken.push(error.to_string());
+    }
+    if !broken.is_empty() {
+        return Err(RenderError::Ffmpeg(format!(
+            "{} of {} cross-fades could not be encoded (the others were):\n  {}",
+            broken.len(),
+            missing.len(),
+            broken.join("\n  ")
+        )));
+    }
+    Ok(WarmReport {
+        encoded: missing.len(),
+        cached: pairs.len() - missing.len(),
+    })
 }
