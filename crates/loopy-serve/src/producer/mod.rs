@@ -3,16 +3,17 @@
 //! transition cache or encoded when first needed — into the segmenter's long-lived
 //! muxers, the preview and the push (when on).
 //!
-//! Frames go out one by one, each when the wall clock is one segment short of its
-//! media time (`LEAD`): a segment is complete when its start is due, and a cut lands
-//! on the very next frame, mid-GOP if need be (the copied GOP just ends there; no
-//! B-frames, so what was sent decodes), which is what keeps the preview's latency
-//! under a second. Publishing segments is in `publish`, the API's commands in
+//! Frames go out one by one (`frames`), each when the wall clock is one segment short
+//! of its media time (`Live::lead`): a segment is complete when its start is due, and
+//! a cut lands on the very next frame, mid-GOP if need be (the copied GOP just ends
+//! there; no B-frames, so what was sent decodes), which is what keeps the preview's
+//! latency under a second. Publishing segments is in `publish`, the API's commands in
 //! `commands`.
 
 use crate::hls::ClipChange;
 
 mod commands;
+mod frames;
 mod publish;
 use crate::resume::Resume;
 use crate::state::{ClipRef, Counters, Request, Shared};
@@ -21,7 +22,7 @@ use loopy_core::live::LiveChain;
 use loopy_core::plan::PlanClip;
 use loopy_core::{Catalog, PlanOptions};
 use loopy_media::live::push::{Clock, Pusher};
-use loopy_media::live::{read_gops, Gop, PreviewMuxer, Segmenter};
+use loopy_media::live::{read_gops, PreviewMuxer, Segmenter};
 use loopy_media::render::audio::LiveAudio;
 use loopy_media::smart::conform::conformed_frames;
 use loopy_media::smart::pieces::{conformed_path, parameters, transition_path};
@@ -30,7 +31,7 @@ use loopy_media::smart::Profile;
 use loopy_media::RenderError;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -385,84 +386,6 @@ impl Live {
             let _ = std::fs::remove_file(&path);
         }
         played.map(|_| ())
-    }
-
-    /// Sends `gop` out frame by frame, each when it falls due. With `cuttable`, stops
-    /// before the first frame at which a cut is pending (or the stream stops) and
-    /// returns that frame's index in the GOP.
-    fn play_gop(&mut self, gop: Gop, cuttable: bool) -> Result<Option<u64>, RenderError> {
-        let frames = gop.frames();
-        for (i, packet) in gop.packets.into_iter().enumerate() {
-            self.wait_for(self.segmenter.next_frame());
-            if self.stopped() || (cuttable && self.pending_cut != Cut::None) {
-                return Ok(Some(i as u64));
-            }
-            if i == 0 {
-                if let Some(segment) = self.segmenter.begin_gop(frames)? {
-                    self.publish(segment);
-                }
-            }
-            let packet = self.segmenter.push_frame(packet)?;
-            self.fan_out(&packet, i == 0)?;
-        }
-        Ok(None)
-    }
-
-    /// Waits, handling commands, until `frame` is due to be made (one segment before
-    /// its media time); unpaced, only handles what commands are waiting.
-    fn wait_for(&mut self, frame: u64) {
-        let due = self.clock.due(frame);
-        let start = due.checked_sub(self.lead).unwrap_or(due);
-        if self.paced {
-            while !self.stopped() {
-                let now = Instant::now();
-                if now >= start {
-                    break;
-                }
-                match self.commands.recv_timeout(start - now) {
-                    Ok(request) => self.handle(request),
-                    Err(RecvTimeoutError::Timeout) => {}
-                    // Nobody can send commands any more: just wait.
-                    Err(RecvTimeoutError::Disconnected) => std::thread::sleep(start - now),
-                }
-            }
-        }
-        self.poll_commands();
-        // How far ahead of its schedule the stream is (about 0 paced, below 0 late).
-        let ahead = if Instant::now() >= start {
-            -(Instant::now() - start).as_secs_f64()
-        } else {
-            (start - Instant::now()).as_secs_f64()
-        };
-        self.shared
-            .counters
-            .drift_micros
-            .store((ahead * 1e6) as i64, Ordering::Relaxed);
-    }
-
-    /// A frame just muxed into the HLS variants goes to the preview and the push, and
-    /// the sound follows it.
-    fn fan_out(&mut self, packet: &ff::Packet, key: bool) -> Result<(), RenderError> {
-        if let Some(pusher) = &self.pusher {
-            pusher.offer(packet);
-        }
-        let fragment = self.preview.fragment(packet)?;
-        self.shared.preview.publish(fragment, key);
-        if let Some((audio, time_base)) = self.audio.as_mut() {
-            // The sound up to the end of this frame, on the same clock.
-            let played = self.segmenter.next_frame() - self.first_frame;
-            let fps = self.profile.fps;
-            let segmenter = &mut self.segmenter;
-            let pusher = self.pusher.as_ref();
-            let time_base = *time_base;
-            audio.advance_to(played * fps.den(), fps.num(), &mut |packet| {
-                if let Some(pusher) = pusher {
-                    pusher.offer_audio(packet);
-                }
-                segmenter.push_audio(packet, time_base)
-            })?;
-        }
-        Ok(())
     }
 
     /// A clip that could not be played: counted, logged and announced, never fatal.
