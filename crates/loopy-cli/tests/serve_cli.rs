@@ -860,3 +860,59 @@ fn the_openapi_document_lists_every_endpoint_and_each_one_answers() {
         }
     }
 }
+
+#[test]
+fn vlc_reads_both_variants_by_url() {
+    if !Path::new("/usr/bin/cvlc").exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "VLC is missing (scripts/setup installs it)"
+        );
+        eprintln!("SKIPPED: VLC not installed (scripts/setup installs it)");
+        return;
+    }
+    let server = serve(&[]);
+    server.playlist(3);
+    // VLC refuses to run as root: the tests run it as nobody then, writing here.
+    let dir = shared_tempdir();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod");
+    for (i, playlist) in ["/live.m3u8", "/live-fmp4.m3u8"].into_iter().enumerate() {
+        let out = dir.path().join(format!("vlc{i}.ts"));
+        let mut vlc = if is_root() {
+            let mut c = Command::new("setpriv");
+            c.args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--",
+                "cvlc",
+            ]);
+            c
+        } else {
+            Command::new("cvlc")
+        };
+        // VLC's own HLS reader (its "adaptive" module) follows the live playlist for
+        // six seconds and remuxes what it gets, untouched, into a file.
+        let run = vlc
+            .args(["-I", "dummy", "--no-audio"])
+            .arg(server.url(playlist))
+            .arg("--sout")
+            .arg(format!("#std{{access=file,mux=ts,dst={}}}", out.display()))
+            .args(["--run-time", "6", "--play-and-exit"])
+            .env("HOME", dir.path())
+            .output()
+            .expect("cvlc");
+        assert!(run.status.success(), "{playlist}: {}", stderr(&run));
+        assert!(
+            frames_in(&out) >= 90,
+            "{playlist}: VLC got {} frames\n{}",
+            frames_in(&out),
+            stderr(&run)
+        );
+        assert_eq!(common::frames::decode_errors(&out), "", "{playlist}");
+    }
+}
