@@ -1,8 +1,8 @@
 //! The low-latency preview over HTTP: `GET /preview` upgrades to a WebSocket whose
 //! binary messages are the init segment and then one fMP4 fragment per frame (for
 //! Media Source Extensions in the dashboard); `GET /preview.mp4` sends the same bytes
-//! as one endless chunked response (ffplay, VLC, or anything that reads fragmented
-//! MP4 from a socket).
+//! as one endless chunked response (ffplay, the ffmpeg CLI, anything that reads
+//! fragmented MP4 from a socket).
 
 use super::{refuse, App};
 use crate::state::Shared;

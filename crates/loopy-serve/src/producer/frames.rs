@@ -57,11 +57,9 @@ impl Live {
         }
         self.poll_commands();
         // How far ahead of its schedule the stream is (about 0 paced, below 0 late).
-        let ahead = if Instant::now() >= start {
-            -(Instant::now() - start).as_secs_f64()
-        } else {
-            (start - Instant::now()).as_secs_f64()
-        };
+        let now = Instant::now();
+        let ahead = start.saturating_duration_since(now).as_secs_f64()
+            - now.saturating_duration_since(start).as_secs_f64();
         self.shared
             .counters
             .drift_micros
