@@ -94,8 +94,13 @@ impl Muxer {
         }
         let mut options = ff::Dictionary::new();
         if kind == Kind::Fmp4 {
-            // An empty moov as the init segment; fragments only when we flush.
-            options.set("movflags", "frag_custom+empty_moov+default_base_moof+cmaf");
+            // An empty moov as the init segment; fragments only when we flush. No
+            // trailer is ever written, and without `skip_trailer` the muxer keeps an
+            // index entry per fragment for it: 100 MB a day at a fragment per frame.
+            options.set(
+                "movflags",
+                "frag_custom+empty_moov+default_base_moof+cmaf+skip_trailer",
+            );
         }
         output.write_header_with(options).map_err(fail)?;
         let stream_tb = output.stream(0).map_or(TIME_BASE, |s| s.time_base());
