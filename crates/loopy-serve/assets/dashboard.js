@@ -34,9 +34,9 @@ $("url").textContent = new URL("live.m3u8", location.href).href;
 $("preview-url").textContent = new URL("preview.mp4", location.href).href;
 if (window.Hls && Hls.isSupported()) {
   // Two and a half segments behind the newest: segments are published as their start
-  // falls due, so that is as much buffer as three would be elsewhere; drift is made
-  // up by playing slightly faster rather than by jumps.
-  const hls = new Hls({ liveSyncDurationCount: 2.5, maxLiveSyncPlaybackRate: 1.05 });
+  // falls due, so that is as much buffer as three would be elsewhere. (No catch-up by
+  // playing faster: that drops frames.)
+  const hls = new Hls({ liveSyncDurationCount: 2.5 });
   hls.on(Hls.Events.ERROR, (_, data) => {
     window.loopyErrors.push(data.type + ":" + data.details + (data.fatal ? ":fatal" : ""));
     if (data.fatal && data.type === Hls.ErrorTypes.NETWORK_ERROR) hls.startLoad();
