@@ -604,7 +604,16 @@ fn av_end_gap(segment: &Path) -> f64 {
             }
         }
     }
-    assert!(audio > 0, "{}: no sound", segment.display());
+    if audio == 0 {
+        let keep = std::env::temp_dir().join("loopy-soak-no-sound.ts");
+        let _ = std::fs::copy(segment, &keep);
+        panic!(
+            "{}: no sound (kept as {}); packets:\n{}",
+            segment.display(),
+            keep.display(),
+            stdout(&out)
+        );
+    }
     (video - audio) as f64 / 90_000.0
 }
 

@@ -28,6 +28,10 @@ impl Live {
             if i == 0 {
                 if let Some(segment) = self.segmenter.begin_gop(frames)? {
                     self.publish(segment);
+                    // `--stop-after` ends the stream on this segment boundary.
+                    if self.stopped() {
+                        return Ok(Some(0));
+                    }
                 }
             }
             let packet = self.segmenter.push_frame(packet)?;
