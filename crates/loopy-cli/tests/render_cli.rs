@@ -885,3 +885,89 @@ fn a_mixed_library_renders_in_one_run() {
         plan.stats.total_frames
     );
 }
+
+/// Raw RGB24 of `args`' output, decoded by the ffmpeg CLI.
+fn rgb24(input: &Path, filters: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(input)
+        .args(filters)
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(out.status.success(), "{}", stderr(&out));
+    out.stdout
+}
+
+#[test]
+fn the_contact_sheet_shows_every_sampled_frame_in_its_tile() {
+    let tmp = shared_tempdir();
+    let out = tmp.path().join("sheet.mp4");
+    let run = render(&[
+        pattern_folder().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-d",
+        "6s",
+        "--seed",
+        "5",
+        "--thumbnails",
+        "--thumb-every",
+        "0.5s",
+        "--smart",
+        "never",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    // 180 frames, one every 15: twelve tiles of 192x108, six to a row.
+    let (tile_w, tile_h, columns, tiles) = (192usize, 108usize, 6usize, 12usize);
+    let sheet = rgb24(&tmp.path().join("sheet.mp4.thumbs.png"), &[]);
+    let width = tile_w * columns;
+    assert_eq!(sheet.len(), width * 2 * tile_h * 3, "two rows of six tiles");
+    // The output's frames 0, 15, 30, … scaled to a tile by the ffmpeg CLI.
+    let frames = rgb24(
+        &out,
+        &[
+            "-vf",
+            "select=not(mod(n\\,15)),scale=192:108",
+            "-fps_mode",
+            "passthrough",
+        ],
+    );
+    assert_eq!(frames.len(), tiles * tile_w * tile_h * 3);
+    // Mean difference between tile `n` and sampled frame `f`, away from the edges
+    // (the two scalers filter edges differently).
+    let difference = |n: usize, f: usize| {
+        let (x0, y0) = ((n % columns) * tile_w, (n / columns) * tile_h);
+        let (mut sum, mut count) = (0.0, 0.0);
+        for y in 8..tile_h - 8 {
+            if (tile_h / 2 - 4..tile_h / 2 + 4).contains(&y) {
+                continue; // the pattern's own edge between its halves
+            }
+            for x in 8..tile_w - 8 {
+                for c in 0..3 {
+                    let a = sheet[((y0 + y) * width + x0 + x) * 3 + c] as f64;
+                    let b = frames[((f * tile_h + y) * tile_w + x) * 3 + c] as f64;
+                    sum += (a - b).abs();
+                    count += 1.0;
+                }
+            }
+        }
+        sum / count
+    };
+    for n in 0..tiles {
+        let own = difference(n, n);
+        assert!(
+            own < 4.0,
+            "tile {n} differs from output frame {} by {own:.1}",
+            n * 15
+        );
+        // Neighbouring samples look different: the check can tell frames apart.
+        let other = difference(n, (n + 1) % tiles);
+        assert!(
+            other > 10.0,
+            "tile {n}: frames {} and {} alike",
+            n * 15,
+            (n + 1) % tiles * 15
+        );
+    }
+}
