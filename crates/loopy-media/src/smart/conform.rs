@@ -70,13 +70,7 @@ pub fn conform_clips(
         })
         .collect();
     // A broken clip does not stop the others: all are named at the end.
-    let mut broken = Vec::new();
-    for error in results.into_iter().filter_map(Result::err) {
-        if matches!(error, RenderError::Cancelled) {
-            return Err(error);
-        }
-        broken.push(error.to_string());
-    }
+    let broken = failures(results)?;
     let keep: std::collections::HashSet<std::path::PathBuf> = clips
         .iter()
         .map(|c| conformed_path(profile, root, c))
@@ -86,14 +80,7 @@ pub fn conform_clips(
     } else {
         (0, 0)
     };
-    if !broken.is_empty() {
-        return Err(RenderError::Ffmpeg(format!(
-            "{} of {} clips could not be conformed (the others were):\n  {}",
-            broken.len(),
-            missing.len(),
-            broken.join("\n  ")
-        )));
-    }
+    none_failed(&broken, missing.len(), "clips could not be conformed")?;
     Ok(ConformReport {
         conformed: missing.len(),
         reused: clips.len() - missing.len(),
@@ -162,6 +149,32 @@ pub fn conform_clip(
 }
 
 /// Hears how a conform goes (from several threads at once).
+/// The failures of a batch of independent jobs run in parallel: `Cancelled` when
+/// any job was cancelled, else every other failure's message.
+pub(crate) fn failures(results: Vec<Result<(), RenderError>>) -> Result<Vec<String>, RenderError> {
+    let mut broken = Vec::new();
+    for error in results.into_iter().filter_map(Result::err) {
+        if matches!(error, RenderError::Cancelled) {
+            return Err(error);
+        }
+        broken.push(error.to_string());
+    }
+    Ok(broken)
+}
+
+/// An error naming every job of `total` that failed (`what`, e.g. "clips could not be
+/// conformed"); the others were done.
+pub(crate) fn none_failed(broken: &[String], total: usize, what: &str) -> Result<(), RenderError> {
+    if broken.is_empty() {
+        return Ok(());
+    }
+    Err(RenderError::Ffmpeg(format!(
+        "{} of {total} {what} (the others were):\n  {}",
+        broken.len(),
+        broken.join("\n  ")
+    )))
+}
+
 pub trait ConformProgress {
     /// Frames the clips still to conform will take.
     fn start(&self, _total_frames: u64) {}

@@ -3,7 +3,7 @@
 //! blended with B's first k frames, written as one closed GOP with the profile, so it
 //! joins A's body before it and B's body after it by packet copy.
 
-use super::conform::{conformed_frames, ConformProgress};
+use super::conform::{conformed_frames, failures, none_failed, ConformProgress};
 use super::pieces::{check_joinable, conformed_path, decode_frames, transition_path};
 use super::Profile;
 use crate::error::RenderError;
@@ -132,21 +132,11 @@ pub fn warm_transitions(
             done
         })
         .collect();
-    let mut broken = Vec::new();
-    for error in results.into_iter().filter_map(Result::err) {
-        if matches!(error, RenderError::Cancelled) {
-            return Err(error);
-        }
-        broken.push(error.to_string());
-    }
-    if !broken.is_empty() {
-        return Err(RenderError::Ffmpeg(format!(
-            "{} of {} cross-fades could not be encoded (the others were):\n  {}",
-            broken.len(),
-            missing.len(),
-            broken.join("\n  ")
-        )));
-    }
+    none_failed(
+        &failures(results)?,
+        missing.len(),
+        "cross-fades could not be encoded",
+    )?;
     Ok(WarmReport {
         encoded: missing.len(),
         cached: pairs.len() - missing.len(),
