@@ -55,6 +55,25 @@ pub(crate) struct Muxer {
     audio_tb: ff::Rational,
 }
 
+/// Adds a stream to `output` for packets copied with codec `params`, in `time_base`
+/// (or one the muxer chooses).
+pub(crate) fn add_copied_stream(
+    output: &mut ff::format::context::Output,
+    params: ff::codec::Parameters,
+    time_base: Option<ff::Rational>,
+) -> Result<(), ff::Error> {
+    let mut stream = output.add_stream(ff::encoder::find(ff::codec::Id::None))?;
+    stream.set_parameters(params);
+    // SAFETY: valid parameters of the stream just added; the tag of the container the
+    // packets came from (Matroska for the pieces) means nothing here, 0 lets the muxer
+    // choose.
+    unsafe { (*stream.parameters().as_mut_ptr()).codec_tag = 0 };
+    if let Some(time_base) = time_base {
+        stream.set_time_base(time_base);
+    }
+    Ok(())
+}
+
 impl Muxer {
     pub(crate) fn new(
         kind: Kind,
@@ -73,24 +92,9 @@ impl Muxer {
             Kind::Fmp4 => "mp4",
         };
         let mut output = ff::format::output_to_stream(io, None, Some(format)).map_err(fail)?;
-        {
-            let mut stream = output
-                .add_stream(ff::encoder::find(ff::codec::Id::None))
-                .map_err(fail)?;
-            stream.set_parameters(params);
-            // SAFETY: valid parameters of the stream just added; the Matroska tag of
-            // the pieces means nothing here, 0 lets the muxer choose.
-            unsafe { (*stream.parameters().as_mut_ptr()).codec_tag = 0 };
-            stream.set_time_base(TIME_BASE);
-        }
+        add_copied_stream(&mut output, params, Some(TIME_BASE)).map_err(fail)?;
         if let Some((audio, time_base)) = audio {
-            let mut stream = output
-                .add_stream(ff::encoder::find(ff::codec::Id::None))
-                .map_err(fail)?;
-            stream.set_parameters(audio.clone());
-            // SAFETY: as above, for the audio stream just added.
-            unsafe { (*stream.parameters().as_mut_ptr()).codec_tag = 0 };
-            stream.set_time_base(*time_base);
+            add_copied_stream(&mut output, audio.clone(), Some(*time_base)).map_err(fail)?;
         }
         let mut options = ff::Dictionary::new();
         if kind == Kind::Fmp4 {

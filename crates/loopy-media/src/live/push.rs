@@ -9,6 +9,7 @@
 //! backoff (1 s doubling to 30 s) and resumes at the next IDR frame; while it is away,
 //! packets are dropped at the queue, so the stream itself never waits for it.
 
+use super::muxer::add_copied_stream;
 use crate::error::RenderError;
 use ffmpeg_next as ff;
 use loopy_core::Rational;
@@ -206,22 +207,9 @@ impl Writer {
         // Give up on a receiver that stops reading, instead of blocking forever.
         options.set("rw_timeout", "5000000");
         let mut output = ff::format::output_as_with(&self.url, format, options).map_err(fail)?;
-        {
-            let mut stream = output
-                .add_stream(ff::encoder::find(ff::codec::Id::None))
-                .map_err(fail)?;
-            stream.set_parameters(self.params.clone());
-            // SAFETY: valid parameters of the stream just added; let the muxer choose.
-            unsafe { (*stream.parameters().as_mut_ptr()).codec_tag = 0 };
-        }
+        add_copied_stream(&mut output, self.params.clone(), None).map_err(fail)?;
         if let Some((params, time_base)) = &self.audio {
-            let mut stream = output
-                .add_stream(ff::encoder::find(ff::codec::Id::None))
-                .map_err(fail)?;
-            stream.set_parameters(params.clone());
-            // SAFETY: as above, for the sound stream just added.
-            unsafe { (*stream.parameters().as_mut_ptr()).codec_tag = 0 };
-            stream.set_time_base(*time_base);
+            add_copied_stream(&mut output, params.clone(), Some(*time_base)).map_err(fail)?;
         }
         output.write_header().map_err(fail)?;
         Ok(output)
