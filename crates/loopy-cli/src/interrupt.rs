@@ -4,7 +4,7 @@
 //! 143 (SIGTERM), 129 (SIGHUP).
 
 use anyhow::{Context, Result};
-use loopy_media::render;
+use loopy_media::{render, RenderError};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 
@@ -46,5 +46,21 @@ impl Interrupt {
 
     pub fn exit_code(&self) -> i32 {
         128 + self.signal.load(Ordering::SeqCst).max(2)
+    }
+
+    /// `result`, unless the work stopped because of a signal: then says `note` (when
+    /// not quiet, and if there is one) and exits with the signal's code.
+    pub fn exit_if_cancelled<T>(
+        &self,
+        result: Result<T, RenderError>,
+        note: &str,
+    ) -> Result<T, RenderError> {
+        if let Err(RenderError::Cancelled) = result {
+            if !note.is_empty() && !crate::output::quiet() {
+                eprintln!("{note}");
+            }
+            std::process::exit(self.exit_code());
+        }
+        result
     }
 }

@@ -50,15 +50,10 @@ pub fn run(args: &ConformArgs) -> Result<()> {
         true,
     );
     bar.finish();
-    let done = match done {
-        Err(loopy_media::RenderError::Cancelled) => {
-            if !crate::output::quiet() {
-                eprintln!("interrupted: the clips conformed so far are kept, nothing half-written");
-            }
-            std::process::exit(interrupt.exit_code());
-        }
-        other => other?,
-    };
+    let done = interrupt.exit_if_cancelled(
+        done,
+        "interrupted: the clips conformed so far are kept, nothing half-written",
+    )?;
     let warmed = if args.transitions {
         let bar = crate::progress::ConformBar::transitions();
         let warmed = warm_transitions(
@@ -69,17 +64,10 @@ pub fn run(args: &ConformArgs) -> Result<()> {
             &bar,
         );
         bar.finish();
-        match warmed {
-            Err(loopy_media::RenderError::Cancelled) => {
-                if !crate::output::quiet() {
-                    eprintln!(
-                        "interrupted: the clips and cross-fades encoded so far are kept, nothing half-written"
-                    );
-                }
-                std::process::exit(interrupt.exit_code());
-            }
-            other => Some(other?),
-        }
+        Some(interrupt.exit_if_cancelled(
+            warmed,
+            "interrupted: the clips and cross-fades encoded so far are kept, nothing half-written",
+        )?)
     } else {
         None
     };

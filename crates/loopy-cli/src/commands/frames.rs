@@ -51,9 +51,8 @@ pub fn run(args: &FramesArgs) -> Result<()> {
         &|done| meter.set_position(done),
     );
     meter.finish();
-    match result {
+    match interrupt.exit_if_cancelled(result, "") {
         Ok(_) => Ok(()),
-        Err(RenderError::Cancelled) => std::process::exit(interrupt.exit_code()),
         Err(RenderError::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
             Ok(())
         }

@@ -5,11 +5,10 @@
 
 use crate::args::MakeClipArgs;
 use crate::exit::usage;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use loopy_core::Rational;
 use loopy_media::rawframes::{make_clip_from_rgb, ClipSpec};
 use loopy_media::render::{EncoderSettings, VideoCodec};
-use loopy_media::RenderError;
 
 pub fn run(args: &MakeClipArgs) -> Result<()> {
     let size = super::render::parse_size(&args.size)?;
@@ -51,15 +50,9 @@ pub fn run(args: &MakeClipArgs) -> Result<()> {
         &|done| meter.set_position(done),
     );
     meter.finish();
-    let frames = match result {
-        Ok(frames) => frames,
-        Err(RenderError::Cancelled) => std::process::exit(interrupt.exit_code()),
-        Err(e) => {
-            return Err(
-                anyhow::Error::new(e).context(format!("{} was not written", args.output.display()))
-            )
-        }
-    };
+    let frames = interrupt
+        .exit_if_cancelled(result, "")
+        .with_context(|| format!("{} was not written", args.output.display()))?;
     if args.json {
         crate::output::print_json(&serde_json::json!({
             "output": args.output,

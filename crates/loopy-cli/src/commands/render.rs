@@ -142,24 +142,13 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     let result = render::render(&plan, &opts, &interrupt.cancel, &on_progress, &conforming);
     conforming.finish();
     bar.finish();
-    let summary = match result {
-        Ok(summary) => summary,
-        Err(loopy_media::RenderError::Cancelled) => {
-            if !crate::output::quiet() {
-                eprintln!(
-                    "interrupted: nothing was written to {}",
-                    args.output.display()
-                );
-            }
-            std::process::exit(interrupt.exit_code());
-        }
-        Err(e) => {
-            return Err(anyhow::Error::new(e).context(format!(
-                "render failed; {} was not written",
-                args.output.display()
-            )))
-        }
-    };
+    let interrupted = format!(
+        "interrupted: nothing was written to {}",
+        args.output.display()
+    );
+    let summary = interrupt
+        .exit_if_cancelled(result, &interrupted)
+        .with_context(|| format!("render failed; {} was not written", args.output.display()))?;
     write_sidecar(&sidecar, &summary, args.force)?;
     report(&summary, &sidecar, size, args.json)
 }

@@ -55,10 +55,9 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         false,
     );
     bar.finish();
-    if let Err(loopy_media::RenderError::Cancelled) = conformed {
-        std::process::exit(interrupt.exit_code());
-    }
-    let conformed = conformed.context("cannot conform the library for the stream")?;
+    let conformed = interrupt
+        .exit_if_cancelled(conformed, "")
+        .context("cannot conform the library for the stream")?;
     if conformed.conformed > 0 {
         tracing::info!(
             "conformed {} clips for profile {}",
