@@ -10,6 +10,19 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// A 1.7 s tone in `dir`, for `--audio`.
+fn short_tone(dir: &Path) -> std::path::PathBuf {
+    let tone = dir.join("tone.wav");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=330:duration=1.7",
+        tone.to_str().unwrap(),
+    ]);
+    tone
+}
+
 /// Checks the rules every playlist must obey (segments named `N.{extension}`).
 fn check_rules(text: &str, playlist: &m3u8_rs::MediaPlaylist, extension: &str) {
     assert!(!text.contains("DISCONTINUITY"), "{text}");
@@ -104,14 +117,7 @@ fn the_live_stream_reads_cleanly_and_its_playlists_obey_the_rules() {
 fn the_fmp4_variant_reads_cleanly_and_each_fragment_follows_the_init_segment() {
     // With sound: the fragments carry an AAC track beside the video.
     let sound = shared_tempdir();
-    let tone = sound.path().join("tone.wav");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=330:duration=1.7",
-        tone.to_str().unwrap(),
-    ]);
+    let tone = short_tone(sound.path());
     let server = serve(&["--audio", tone.to_str().unwrap()]);
     let (text, playlist) = server.playlist_at("/live-fmp4.m3u8", 6);
     check_rules(&text, &playlist, "m4s");
@@ -683,14 +689,7 @@ fn push_reaches_an_rtmp_receiver_and_comes_back_after_it_restarts() {
     std::thread::sleep(Duration::from_millis(500));
     let url = format!("rtmp://127.0.0.1:{port}/live/x");
     // With sound: the push carries it beside the video.
-    let tone = tmp.path().join("tone.wav");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=330:duration=1.7",
-        tone.to_str().unwrap(),
-    ]);
+    let tone = short_tone(tmp.path());
     let server = serve(&["--push", &url, "--audio", tone.to_str().unwrap()]);
     // The receiver probes its input for up to 5 s before it writes anything.
     std::thread::sleep(Duration::from_secs(8));
@@ -872,12 +871,7 @@ fn the_openapi_document_lists_every_endpoint_and_each_one_answers() {
 
 #[test]
 fn vlc_reads_both_variants_by_url() {
-    if !Path::new("/usr/bin/cvlc").exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "VLC is missing (scripts/setup installs it)"
-        );
-        eprintln!("SKIPPED: VLC not installed (scripts/setup installs it)");
+    if !have_tool(Path::new("/usr/bin/cvlc").exists(), "VLC (cvlc)") {
         return;
     }
     let server = serve(&[]);

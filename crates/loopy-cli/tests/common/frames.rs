@@ -52,11 +52,17 @@ pub fn pattern_clip(path: &Path, size: &str, rate: &str, seconds: &str, (y, u, v
 /// CLI (which also turns rotated video upright, as players do); `limit` options such
 /// as `["-frames:v", "1"]` go before the output.
 pub fn raw_yuv420p(path: &Path, limit: &[&str]) -> Vec<u8> {
+    raw_frames(path, limit, "yuv420p")
+}
+
+/// The frames of `path` as raw `pix_fmt` bytes, decoded by the ffmpeg CLI; `options`
+/// (a frame limit, filters) go before the output.
+pub fn raw_frames(path: &Path, options: &[&str], pix_fmt: &str) -> Vec<u8> {
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(path)
-        .args(limit)
-        .args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
+        .args(options)
+        .args(["-f", "rawvideo", "-pix_fmt", pix_fmt, "-"])
         .output()
         .expect("ffmpeg");
     assert!(

@@ -13,6 +13,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+/// Whether a tool that `scripts/setup` installs best effort is `present`: when it is
+/// not, the test fails under CI and elsewhere says it is skipped.
+pub fn have_tool(present: bool, what: &str) -> bool {
+    if !present {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{what}: not installed (scripts/setup installs it)"
+        );
+        eprintln!("SKIPPED: {what} not installed (scripts/setup installs it)");
+    }
+    present
+}
+
 /// Runs the ffmpeg CLI, panicking with its stderr on failure.
 pub fn ffmpeg(args: &[&str]) {
     let out = Command::new("ffmpeg")

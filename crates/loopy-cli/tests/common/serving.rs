@@ -184,13 +184,7 @@ impl Server {
 /// written to `file` (whose extension tells ffmpeg the container) and decoded.
 pub fn frame_colours(bytes: &[u8], file: &Path) -> Vec<[f64; 3]> {
     std::fs::write(file, bytes).expect("write");
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(file)
-        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .output()
-        .expect("ffmpeg");
-    out.stdout
+    super::frames::raw_frames(file, &[], "rgb24")
         .chunks_exact(160 * 90 * 3)
         .map(|frame| {
             let mut sum = [0f64; 3];
