@@ -419,20 +419,25 @@ class InComfyUI(unittest.TestCase):
         self.assertNotIn("1", cached)
         self.assertEqual(len(list(self.output_dir.glob("cache_*.mp4"))), len(made) + 1)
 
+    def previewed_frames(self, graph: dict, inputs: dict) -> list[Path]:
+        """Adds Loopy Frames (`inputs`, cap 240) as node 5 and a PreviewImage of it as
+        node 6 to `graph`, runs it, and returns the previewed PNG files."""
+        graph["5"] = {"class_type": "LoopyFrames", "inputs": {**inputs, "frame_cap": 240}}
+        graph["6"] = {"class_type": "PreviewImage", "inputs": {"images": ["5", 0]}}
+        _, entry = self.run_ok(graph)
+        return [
+            DEST / "ComfyUI/temp" / item["subfolder"] / item["filename"]
+            for item in entry["outputs"]["6"]["images"]
+        ]
+
     def test_frames_come_as_a_capped_float_batch(self) -> None:
         folder = self.library_folder("frames")
         graph = self.prompt(folder, "frames")
         del graph["3"], graph["4"]
-        graph["5"] = {
-            "class_type": "LoopyFrames",
-            "inputs": {"plan": ["2", 0], "start": 5, "count": 10, "frame_cap": 240},
-        }
-        graph["6"] = {"class_type": "PreviewImage", "inputs": {"images": ["5", 0]}}
-        _, entry = self.run_ok(graph)
-        images = entry["outputs"]["6"]["images"]
+        images = self.previewed_frames(graph, {"plan": ["2", 0], "start": 5, "count": 10})
         self.assertEqual(len(images), 10)
-        for item in images:
-            with Image.open(DEST / "ComfyUI/temp" / item["subfolder"] / item["filename"]) as png:
+        for path in images:
+            with Image.open(path) as png:
                 self.assertEqual(png.size, (320, 240))
                 pixels = np.asarray(png.convert("RGB"), dtype=float)
                 # Values 0–1 in the tensor become the clip's colour here; 0–255 would be white.
@@ -448,17 +453,9 @@ class InComfyUI(unittest.TestCase):
         folder = self.library_folder("video-frames")
         graph = self.prompt(folder, "video-frames", **{"2": {"duration": "4s"}})
         del graph["4"]
-        graph["5"] = {
-            "class_type": "LoopyFrames",
-            "inputs": {"video": ["3", 0], "start": 30, "count": 4, "frame_cap": 240},
-        }
-        graph["6"] = {"class_type": "PreviewImage", "inputs": {"images": ["5", 0]}}
-        _, entry = self.run_ok(graph)
-        images = entry["outputs"]["6"]["images"]
+        images = self.previewed_frames(graph, {"video": ["3", 0], "start": 30, "count": 4})
         self.assertEqual(len(images), 4)
-        with Image.open(
-            DEST / "ComfyUI/temp" / images[0]["subfolder"] / images[0]["filename"]
-        ) as png:
+        with Image.open(images[0]) as png:
             # The Render node's size (720p), letterboxed 4:3 clips inside.
             self.assertEqual(png.size, (1280, 720))
 
