@@ -44,8 +44,13 @@ impl Interrupt {
         Ok(Interrupt { cancel, signal })
     }
 
+    /// 128 + the signal that stopped the work (SIGINT when none was recorded: the
+    /// work stopped for another reason that looks like a cancel).
     pub fn exit_code(&self) -> i32 {
-        128 + self.signal.load(Ordering::SeqCst).max(2)
+        match self.signal.load(Ordering::SeqCst) {
+            0 => 128 + signal_hook::consts::SIGINT,
+            signal => 128 + signal,
+        }
     }
 
     /// `result`, unless the work stopped because of a signal: then says `note` (when

@@ -12,7 +12,10 @@ mod progress;
 use clap::Parser;
 
 fn main() {
-    let cli = args::Cli::parse();
+    let cli = match args::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => exit_on_argument_error(error),
+    };
     init_logging(cli.global.verbose, cli.global.quiet);
     output::set_quiet(cli.global.quiet);
     progress::set_mode(cli.global.progress);
@@ -43,6 +46,23 @@ fn main() {
         }
         std::process::exit(code);
     }
+}
+
+/// Clap's own report (help, version, or a usage error with exit code 2); a program
+/// that asked for JSON (`--json` anywhere on the line) also gets the error as JSON on
+/// stdout, as for every other error.
+fn exit_on_argument_error(error: clap::Error) -> ! {
+    let asked_for_json = std::env::args_os().skip(1).any(|a| a == "--json");
+    if asked_for_json && error.use_stderr() {
+        let rendered = error.render().to_string();
+        let first_line = rendered.lines().next().unwrap_or_default();
+        let _ = output::print_json(&serde_json::json!({
+            "error": first_line.trim_start_matches("error: "),
+            "kind": "usage",
+            "exit_code": error.exit_code(),
+        }));
+    }
+    error.exit()
 }
 
 /// Warnings and notes go to stderr through `tracing`; `-v` adds detail, `-q` keeps

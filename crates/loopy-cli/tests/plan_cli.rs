@@ -202,6 +202,9 @@ fn user_mistakes_exit_2_with_a_clear_message() {
             "square",
         ),
         (vec!["-d", "10s", "--avoid-ngrams", "1"], "--avoid-ngrams"),
+        (vec!["-d", "1h30"], "`30` has no unit"),
+        (vec!["-d", "1m30s30"], "`30` has no unit"),
+        (vec!["-d", "30s1m"], "largest first"),
     ];
     for (extra, message) in cases {
         let out = loopy(&plan_args(&extra));
@@ -212,9 +215,36 @@ fn user_mistakes_exit_2_with_a_clear_message() {
             stderr(&out)
         );
     }
+    // Under --json every error is a JSON object on stdout, argument errors included.
+    for extra in [vec!["-d", "10s", "--bogus"], vec!["-d", "1h30"]] {
+        let mut args = plan_args(&extra);
+        args.push("--json");
+        let out = loopy(&args);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        let answer = json(&out);
+        assert_eq!(answer["kind"], "usage", "{answer}");
+        assert_eq!(answer["exit_code"], 2, "{answer}");
+        assert!(answer["error"].as_str().is_some_and(|e| !e.is_empty()));
+    }
     let missing = loopy(&["plan", "--stats", "/nonexistent/plan.json"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(stderr(&missing).contains("/nonexistent/plan.json"));
+}
+
+#[test]
+fn a_crossfade_that_leaves_one_usable_clip_plans_it_and_names_the_rest() {
+    // Only wave_a (2 s) holds 0.8 s cross-fades at both ends.
+    let out = loopy(&plan_args(&["-d", "30s", "--crossfade", "0.8s", "-o", "-"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan = json(&out);
+    let clips = plan["clips"].as_array().unwrap();
+    for entry in plan["sequence"].as_array().unwrap() {
+        let clip = &clips[entry.as_u64().unwrap() as usize];
+        assert_eq!(clip["path"], "wave_a.mp4");
+    }
+    for name in ["idle_a.mp4", "idle_b.mp4", "talk_a.mp4", "only one clip"] {
+        assert!(stderr(&out).contains(name), "{name}: {}", stderr(&out));
+    }
 }
 
 #[test]

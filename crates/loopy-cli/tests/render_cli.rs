@@ -107,6 +107,55 @@ fn every_frame_shows_the_planned_clip_and_source_frame() {
     }
 }
 
+/// Every codec Loopy encodes shows each planned source frame in order: the frame
+/// marker (brightness = frame number) read back by the ffmpeg CLI. Several encoder
+/// threads, since a frame-threaded encoder that still reads a frame we overwrite
+/// showed ProRes frames out of order.
+#[test]
+fn every_codec_shows_every_frame_in_order() {
+    let dir = shared_tempdir();
+    for (name, codec, quality) in [
+        ("h264.mp4", "h264", ["--crf", "0"]),
+        ("h265.mkv", "h265", ["--crf", "0"]),
+        ("vp9.webm", "vp9", ["--crf", "0"]),
+        ("av1.mkv", "av1", ["--crf", "1"]),
+        ("prores.mov", "prores", ["--preset", "hq"]),
+    ] {
+        let out = dir.path().join(name);
+        let mut args = vec![
+            pattern_folder().to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "-d",
+            "4s",
+            "--seed",
+            "3",
+            "--codec",
+            codec,
+            "--threads",
+            "4",
+            // SVT-AV1 needs at least 64 lines.
+            "--size",
+            "128x72",
+        ];
+        args.extend_from_slice(&quality);
+        let run = render(&args);
+        assert!(run.status.success(), "{codec}: {}", stderr(&run));
+        let (plan, _) = sidecar(&out);
+        let frames = read_frames(&out, 128, 72);
+        assert_eq!(frames.len() as u64, plan.stats.total_frames, "{codec}");
+        let shown: Vec<(usize, i64)> = frames
+            .iter()
+            .map(|f| (clip_of(f), marker_index(f.bottom_y)))
+            .collect();
+        let expected: Vec<(usize, i64)> = expected_sources(&plan)
+            .into_iter()
+            .map(|(clip, source)| (clip, source as i64))
+            .collect();
+        assert_eq!(shown, expected, "{codec}: (clip, source frame) per output frame");
+    }
+}
+
 #[test]
 fn crossfade_blends_only_the_overlap() {
     let dir = shared_tempdir();
@@ -665,7 +714,12 @@ fn wait_for_progress(child: &mut std::process::Child, dir: &Path) {
 
 #[test]
 fn interrupted_renders_leave_the_target_alone() {
-    for (signal, earlier) in [("INT", false), ("TERM", false), ("KILL", true)] {
+    for (signal, earlier) in [
+        ("INT", false),
+        ("TERM", false),
+        ("HUP", false),
+        ("KILL", true),
+    ] {
         let tmp = shared_tempdir();
         let out = tmp.path().join("long.mp4");
         if earlier {
@@ -705,7 +759,11 @@ fn interrupted_renders_leave_the_target_alone() {
             );
         } else {
             let stderr = String::from_utf8_lossy(&result.stderr);
-            let code = if signal == "INT" { 130 } else { 143 };
+            let code = match signal {
+                "INT" => 130,
+                "HUP" => 129,
+                _ => 143,
+            };
             assert_eq!(result.status.code(), Some(code), "SIG{signal}: {stderr}");
             assert!(stderr.contains("interrupted"), "{stderr}");
             // Nobody presses Ctrl-C again after a SIGTERM from a service manager.

@@ -7,7 +7,10 @@ use crate::rational::Rational;
 use serde::{Deserialize, Serialize};
 
 /// Parses `90`, `90s`, `1.5s`, `500ms`, `30m`, `1h30m`, `2h` into milliseconds.
-/// A bare number means seconds. Zero and negative durations are rejected.
+/// A bare number means seconds, but only on its own: `1h30` (30 what?) and
+/// `1m30s30` are refused, as is a unit given twice or out of order (`30s1m`), so
+/// that every accepted text means one thing. Zero and negative durations are
+/// rejected.
 pub fn parse_duration_ms(text: &str) -> Result<u64, PlanError> {
     let bad = |why: &str| PlanError::InvalidDuration(text.to_string(), why.to_string());
     let s = text.trim().to_ascii_lowercase();
@@ -19,6 +22,9 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, PlanError> {
     }
     let mut total: u64 = 0;
     let mut rest = s.as_str();
+    // Units from largest to smallest; each part must use a smaller one than the last.
+    const UNITS: [(&str, u64); 4] = [("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
+    let mut smallest_so_far = None::<usize>;
     while !rest.is_empty() {
         let num_len = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -31,16 +37,30 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, PlanError> {
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(after.len());
         let (unit, next) = after.split_at(unit_len);
-        let unit_ms: u64 = match unit {
-            "" | "s" => 1_000,
-            "ms" => 1,
-            "m" | "min" => 60_000,
-            "h" => 3_600_000,
-            _ => return Err(bad(&format!("unknown unit `{unit}` (use h, m, s or ms)"))),
+        let unit = if unit == "min" { "m" } else { unit };
+        let rank = match (unit, smallest_so_far) {
+            // A bare number is seconds only when it is the whole duration.
+            ("", None) if next.is_empty() => 2,
+            ("", _) => {
+                return Err(bad(&format!(
+                    "`{number}` has no unit (write it as {number}s, {number}m or {number}h)"
+                )))
+            }
+            _ => UNITS
+                .iter()
+                .position(|(name, _)| *name == unit)
+                .ok_or_else(|| bad(&format!("unknown unit `{unit}` (use h, m, s or ms)")))?,
         };
+        if smallest_so_far.is_some_and(|previous| rank <= previous) {
+            return Err(bad(
+                "each unit at most once, largest first (like 1h30m or 2m30s)",
+            ));
+        }
+        smallest_so_far = Some(rank);
         total = total
             .checked_add(
-                decimal_times(number, unit_ms).ok_or_else(|| bad("not a number, or too large"))?,
+                decimal_times(number, UNITS[rank].1)
+                    .ok_or_else(|| bad("not a number, or too large"))?,
             )
             .ok_or_else(|| bad("too large"))?;
         rest = next;
@@ -180,6 +200,9 @@ mod tests {
         assert_eq!(parse_duration_ms("2h").unwrap(), 7_200_000);
         assert_eq!(parse_duration_ms("1.5s").unwrap(), 1_500);
         assert_eq!(parse_duration_ms("250ms").unwrap(), 250);
+        assert_eq!(parse_duration_ms("1m30s").unwrap(), 90_000);
+        assert_eq!(parse_duration_ms("1s500ms").unwrap(), 1_500);
+        assert_eq!(parse_duration_ms("2min").unwrap(), 120_000);
         assert_eq!(
             parse_duration_ms(" 1H 5S".replace(' ', "").as_str()).unwrap(),
             3_605_000
@@ -189,7 +212,8 @@ mod tests {
     #[test]
     fn bad_durations() {
         for bad in [
-            "", "0", "0s", "-5", "-5s", "abc", "5x", "1.2345s", "h", "1..2s",
+            "", "0", "0s", "-5", "-5s", "abc", "5x", "1.2345s", "h", "1..2s", "1h30", "1m30s30",
+            "30s1m", "1m1m", "90s5", "5ms1s",
         ] {
             assert!(parse_duration_ms(bad).is_err(), "{bad} should fail");
         }

@@ -111,6 +111,8 @@ pub struct WeightModel {
     kind: Kind,
     /// Per-target factor: manifest weight × signal boost. Zero removes a clip.
     target: Vec<f64>,
+    /// At most one clip can be used: it may follow itself.
+    lone_clip: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -164,7 +166,13 @@ impl WeightModel {
                 Kind::Dense(matrix.clone())
             }
         };
-        Ok(WeightModel { n, kind, target })
+        let lone_clip = target.iter().filter(|&&t| t > 0.0).count() <= 1;
+        Ok(WeightModel {
+            n,
+            kind,
+            target,
+            lone_clip,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -180,9 +188,10 @@ impl WeightModel {
         self.target[b]
     }
 
-    /// Weight of `a → b`. Zero for `a == b` when there is more than one clip.
+    /// Weight of `a → b`. Zero for `a == b` unless `a` is the only clip that can be
+    /// used (a one-clip library, or one whose other clips all sit the plan out).
     pub fn weight(&self, a: usize, b: usize) -> f64 {
-        if a == b && self.n > 1 {
+        if a == b && !self.lone_clip {
             return 0.0;
         }
         let base = match &self.kind {

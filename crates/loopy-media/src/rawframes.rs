@@ -169,8 +169,9 @@ pub fn make_clip_from_rgb(
         for (y, line) in packed.chunks_exact(width_bytes).enumerate() {
             rgb.data_mut(0)[y * stride..y * stride + width_bytes].copy_from_slice(line);
         }
-        scaler
-            .run(&rgb, &mut yuv)
+        // The encoder may still reference the last picture (see VideoSink::write).
+        crate::render::frames::make_writable(&mut yuv)
+            .and_then(|()| scaler.run(&rgb, &mut yuv))
             .map_err(|e| RenderError::ffmpeg("YUV conversion", e))?;
         sink.write(&mut yuv, frames)?;
         frames += 1;

@@ -355,6 +355,10 @@ impl VideoSink {
         let fail = |e| RenderError::ffmpeg("encode", e);
         let source = match self.convert.as_mut() {
             Some((scaler, converted)) => {
+                // A frame-threaded encoder (prores_ks) may still hold the last
+                // converted picture: writing into it would change a frame not yet
+                // encoded. A buffer still referenced is swapped for a new one.
+                super::frames::make_writable(converted).map_err(fail)?;
                 scaler.run(frame, converted).map_err(fail)?;
                 converted
             }
