@@ -218,9 +218,10 @@ pub struct EncodeArgs {
     /// How clips of another shape fill the frame: letterbox (black bars), crop or stretch
     #[arg(long, default_value = "letterbox")]
     pub fit: String,
-    /// h264 (libx264), h265 (libx265), vp9 (libvpx-vp9), av1 (libsvtav1) or prores (prores_ks)
-    #[arg(long, default_value = "h264")]
-    pub codec: String,
+    /// h264 (libx264), h265 (libx265), vp9 (libvpx-vp9), av1 (libsvtav1) or prores
+    /// (prores_ks); default: vp9 for .webm, else h264
+    #[arg(long)]
+    pub codec: Option<String>,
     /// Constant quality (default: 23 h264, 28 h265, 32 vp9, 35 av1)
     #[arg(long, conflicts_with = "bitrate")]
     pub crf: Option<u32>,

@@ -82,6 +82,14 @@ impl Table {
     }
 }
 
+/// `1 clip`, `2 clips`: a count with its noun, in the singular for one.
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    match n.into() {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 /// `75.5` → `1m15.5s`; `3.2` → `3.2s`.
 pub fn format_seconds(seconds: f64) -> String {
     if seconds < 60.0 {
@@ -174,6 +182,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_for_people() {
+        assert_eq!(count(1u64, "clip"), "1 clip");
+        assert_eq!(count(0u64, "clip"), "0 clips");
+        assert_eq!(count(3u64, "frame"), "3 frames");
+    }
 
     #[test]
     fn seconds_for_people() {

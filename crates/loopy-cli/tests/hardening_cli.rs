@@ -476,3 +476,42 @@ fn stale_temporary_files_of_dead_renders_are_cleared() {
     assert!(!stale.exists(), "a dead render's temporary file is removed");
     assert!(Path::new(&out).exists());
 }
+
+#[test]
+fn defaults_and_messages_follow_what_the_user_typed() {
+    let tmp = shared_tempdir();
+    // A .webm output without --codec gets WebM's codec instead of failing on H.264.
+    let webm = tmp.path().join("out.webm");
+    let run = loopy(&[
+        "render",
+        dir(),
+        "-o",
+        webm.to_str().unwrap(),
+        "-d",
+        "1s",
+        "--seed",
+        "2",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let probed = common::frames::probe(&webm);
+    assert_eq!(probed["streams"][0]["codec_name"], "vp9", "{probed}");
+    // Errors name the codec as it was typed.
+    let other = tmp.path().join("x.webm");
+    refused(
+        &[
+            "render",
+            dir(),
+            "-o",
+            other.to_str().unwrap(),
+            "-d",
+            "1s",
+            "--codec",
+            "h265",
+        ],
+        "h265 cannot go in a webm file",
+    );
+    let one = loopy(&["plan", dir(), "--count", "1", "--seed", "3"]);
+    assert!(one.status.success(), "{}", stderr(&one));
+    let said = format!("{}{}", stdout(&one), stderr(&one));
+    assert!(said.contains("planned 1 clip:"), "{said}");
+}

@@ -120,6 +120,27 @@ fn frames_refuses_more_than_the_cap_and_names_a_broken_file() {
     assert!(within.status.success(), "{}", stderr(&within));
     assert_eq!(within.stdout.len(), 10 * 64 * 36 * 3);
 
+    // A range past the end is refused; one that runs past it says so.
+    let past = loopy(&["frames", clip.to_str().unwrap(), "--start", "60"]);
+    assert_eq!(past.status.code(), Some(2), "{}", stderr(&past));
+    assert!(stderr(&past).contains("past the end"), "{}", stderr(&past));
+    assert!(past.stdout.is_empty());
+    let short = loopy(&[
+        "frames",
+        clip.to_str().unwrap(),
+        "--start",
+        "59",
+        "--count",
+        "5",
+    ]);
+    assert!(short.status.success(), "{}", stderr(&short));
+    assert_eq!(short.stdout.len(), 64 * 36 * 3);
+    assert!(
+        stderr(&short).contains("--count 5") && stderr(&short).contains("only 1 frame"),
+        "{}",
+        stderr(&short)
+    );
+
     let junk = tmp.path().join("junk.mp4");
     std::fs::write(&junk, b"not a video at all").unwrap();
     let out = loopy(&["frames", junk.to_str().unwrap(), "--info"]);

@@ -152,7 +152,10 @@ fn every_codec_shows_every_frame_in_order() {
             .into_iter()
             .map(|(clip, source)| (clip, source as i64))
             .collect();
-        assert_eq!(shown, expected, "{codec}: (clip, source frame) per output frame");
+        assert_eq!(
+            shown, expected,
+            "{codec}: (clip, source frame) per output frame"
+        );
     }
 }
 

@@ -15,7 +15,7 @@ const BAD: [(&str, &str); 7] = [
     ("notes.mp4", "not a video file"),
     ("random.mp4", "not a video file"),
     ("truncated_fast.mp4", "truncated"),
-    ("truncated_moov.mp4", "not a video file"),
+    ("truncated_moov.mp4", "truncated: the `mdat` box needs"),
     ("unknown.avi", "unknown video codec"),
 ];
 

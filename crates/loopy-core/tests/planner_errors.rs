@@ -276,14 +276,12 @@ fn a_single_clip_loops_on_itself() {
 fn a_crossfade_that_leaves_one_usable_clip_plays_it_and_names_the_others() {
     let fps = Rational::new(30, 1).unwrap();
     let mut c = lib(0);
-    c.clips.push(ClipInfo::synthetic("long.mp4", 300, fps, 0, 0));
+    c.clips
+        .push(ClipInfo::synthetic("long.mp4", 300, fps, 0, 0));
     for name in ["short_a.mp4", "short_b.mp4"] {
         c.clips.push(ClipInfo::synthetic(name, 60, fps, 0, 0));
     }
-    for mode in [
-        ModeSpec::Uniform,
-        ModeSpec::Similarity { sigma_scale: 1.0 },
-    ] {
+    for mode in [ModeSpec::Uniform, ModeSpec::Similarity { sigma_scale: 1.0 }] {
         let planned = plan(
             &c,
             &PlanOptions {

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod error;
 pub mod ffmpeg_log;
 pub mod fingerprint;
+mod isobmff;
 pub mod library_sheet;
 pub mod live;
 pub mod orient;

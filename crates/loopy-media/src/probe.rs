@@ -48,7 +48,11 @@ pub fn probe_clip(path: &Path) -> Result<Probed, ClipError> {
     }
     // Opening it ourselves first turns FFmpeg's vague I/O errors into the OS's reason.
     std::fs::File::open(path).map_err(|e| ClipError::Unreadable(e.to_string()))?;
-    let mut input = ff::format::input(&path).map_err(|e| ClipError::NotMedia(e.to_string()))?;
+    let mut input = ff::format::input(&path).map_err(|e| {
+        // An MP4 cut short loses its index, and FFmpeg then sees no video at all.
+        crate::isobmff::truncation(path)
+            .map_or(ClipError::NotMedia(e.to_string()), ClipError::Truncated)
+    })?;
 
     let has_audio = input.streams().best(ff::media::Type::Audio).is_some();
     let stream = input

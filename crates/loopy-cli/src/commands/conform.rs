@@ -26,7 +26,7 @@ pub fn run(args: &ConformArgs) -> Result<()> {
             "--threads does not apply to conform: it encodes one clip per core, one thread each",
         ));
     }
-    let encoding = Encoding::parse(&args.encode)?;
+    let encoding = Encoding::parse(&args.encode, loopy_media::render::VideoCodec::H264)?;
     let fps: Option<Rational> = args.fps.as_deref().map(str::parse).transpose()?;
     let crossfade = CrossfadeSpec::parse(&args.crossfade)?;
     let report = super::folder::scan(&args.dir, &args.folder)?;

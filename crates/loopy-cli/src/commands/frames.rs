@@ -23,6 +23,22 @@ pub fn run(args: &FramesArgs) -> Result<()> {
             "bytes_per_frame": rgb_frame_bytes((probed.width, probed.height)),
         }));
     }
+    if args.start >= probed.frames {
+        return Err(usage(format!(
+            "--start {} is past the end: {} has {} frames (0 to {})",
+            args.start,
+            args.video.display(),
+            probed.frames,
+            probed.frames.saturating_sub(1)
+        )));
+    }
+    if let Some(asked) = args.count.filter(|&asked| asked > available) {
+        tracing::warn!(
+            "--count {asked} from frame {}: only {available} frame{} to the end; writing {available}",
+            args.start,
+            if available == 1 { "" } else { "s" }
+        );
+    }
     if let Some(max) = args.max_frames.filter(|&max| count > max) {
         return Err(usage(format!(
             "{} frames from frame {} would be written, more than --max-frames {max}; \
@@ -52,6 +68,11 @@ pub fn run(args: &FramesArgs) -> Result<()> {
     );
     meter.finish();
     match interrupt.exit_if_cancelled(result, "") {
+        Ok(written) if written < count => Err(anyhow::anyhow!(
+            "{}: only {written} of the {count} frames from frame {} could be decoded",
+            args.video.display(),
+            args.start
+        )),
         Ok(_) => Ok(()),
         Err(RenderError::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
             Ok(())

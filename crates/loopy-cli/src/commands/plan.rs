@@ -3,7 +3,9 @@
 
 use crate::args::{PlanArgs, PlanOptionArgs};
 use crate::exit::usage;
-use crate::output::{check_overwrite, format_seconds, out, print_json, say, write_atomically};
+use crate::output::{
+    check_overwrite, count, format_seconds, out, print_json, say, write_atomically,
+};
 use anyhow::{Context, Result};
 use loopy_core::planner::{self, Length, PlanOptions};
 use loopy_core::spec::{parse_duration_ms, CrossfadeSpec, Signal};
@@ -224,10 +226,10 @@ fn print_stats_of(path: &Path, json: bool) -> Result<()> {
 
 fn summary_lines(plan: &Plan, written: Option<&Path>) -> Vec<String> {
     let mut lines = vec![format!(
-        "planned {} clips: {} ({} frames at {} fps{}), mode {}, seed {}",
-        plan.sequence.len(),
+        "planned {}: {} ({} at {} fps{}), mode {}, seed {}",
+        count(plan.sequence.len() as u64, "clip"),
         format_seconds(plan.stats.total_duration_s),
-        plan.stats.total_frames,
+        count(plan.stats.total_frames, "frame"),
         plan.fps_rational,
         if plan.crossfade_frames > 0 {
             format!(", {}-frame cross-fades", plan.crossfade_frames)
@@ -256,10 +258,10 @@ fn stats_lines(plan: &Plan, s: &PlanStats) -> Vec<String> {
     };
     vec![
         format!(
-            "{} clips, {} ({} frames at {} fps), seed {}",
-            s.entries,
+            "{}, {} ({} at {} fps), seed {}",
+            count(s.entries, "clip"),
             format_seconds(s.total_duration_s),
-            s.total_frames,
+            count(s.total_frames, "frame"),
             plan.fps_rational,
             plan.seed
         ),
@@ -274,8 +276,10 @@ fn stats_lines(plan: &Plan, s: &PlanStats) -> Vec<String> {
             s.coverage * 100.0
         ),
         format!(
-            "entropy {:.3} bits of {:.3} possible, longest repeated run {} clips",
-            s.entropy_bits, s.max_entropy_bits, s.longest_repeat
+            "entropy {:.3} bits of {:.3} possible, longest repeated run {}",
+            s.entropy_bits,
+            s.max_entropy_bits,
+            count(s.longest_repeat, "clip")
         ),
         format!("mean seam distance {seam}"),
     ]

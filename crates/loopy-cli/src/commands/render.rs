@@ -26,8 +26,12 @@ pub struct Encoding {
 }
 
 impl Encoding {
-    pub fn parse(e: &EncodeArgs) -> Result<Self> {
-        let codec = VideoCodec::parse(&e.codec)?;
+    /// The options as given; `--codec` defaults to `default_codec` (the container's).
+    pub fn parse(e: &EncodeArgs, default_codec: VideoCodec) -> Result<Self> {
+        let codec = match &e.codec {
+            Some(name) => VideoCodec::parse(name)?,
+            None => default_codec,
+        };
         let encoder = EncoderSettings {
             crf: e.crf,
             preset: e.preset.clone(),
@@ -53,7 +57,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         fit,
         size: requested_size,
         encoder,
-    } = Encoding::parse(&args.encode)?;
+    } = Encoding::parse(&args.encode, default_codec_for(&args.output))?;
     let sidecar = render::beside(&args.output, ".plan.json");
     check_overwrite(&sidecar, args.force)?;
     // Refuse impossible outputs before scanning or planning.
@@ -151,6 +155,15 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         .with_context(|| format!("render failed; {} was not written", args.output.display()))?;
     write_sidecar(&sidecar, &summary, args.force)?;
     report(&summary, &sidecar, size, args.json)
+}
+
+/// The codec an output gets without `--codec`: what its container is usually
+/// played with (VP9 in WebM, which cannot hold H.264), else H.264.
+fn default_codec_for(output: &Path) -> VideoCodec {
+    match render::Container::from_path(output) {
+        Ok(render::Container::Webm) => VideoCodec::Vp9,
+        _ => VideoCodec::H264,
+    }
 }
 
 /// `--audio clips` (the clips' own sound) or `--audio FILE`, which must be a file.

@@ -43,8 +43,8 @@ pub fn run(args: &ScanArgs) -> Result<()> {
     let total: f64 = catalog.clips.iter().map(|c| c.duration_s).sum();
     crate::output::say(
         &format!(
-            "{} clips, {} of video, {} skipped; {} not seamless (score > {SEAMLESS_THRESHOLD}, marked !)",
-            catalog.clips.len(),
+            "{}, {} of video, {} skipped; {} not seamless (score > {SEAMLESS_THRESHOLD}, marked !)",
+            crate::output::count(catalog.clips.len() as u64, "clip"),
             format_seconds(total),
             catalog.skipped.len(),
             not_seamless

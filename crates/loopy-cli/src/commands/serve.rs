@@ -40,7 +40,8 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             .ok_or_else(|| usage("no clip to take a frame rate from"))?,
     };
     let crossfade: CrossfadeSpec = plan.crossfade;
-    let encoding = super::render::Encoding::parse(&args.encode)?;
+    let encoding =
+        super::render::Encoding::parse(&args.encode, loopy_media::render::VideoCodec::H264)?;
     let (clips, profile) = super::conform::library_profile(&catalog, fps, crossfade, encoding)?;
 
     // Conform what is not conformed yet, with progress, before the stream starts.
@@ -60,8 +61,8 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         .context("cannot conform the library for the stream")?;
     if conformed.conformed > 0 {
         tracing::info!(
-            "conformed {} clips for profile {}",
-            conformed.conformed,
+            "conformed {} for profile {}",
+            crate::output::count(conformed.conformed as u64, "clip"),
             profile.id()
         );
     }

@@ -47,7 +47,7 @@ pub fn can_copy(plan: &Plan, opts: &RenderOptions) -> Result<(), String> {
             return mismatch(format!(
                 "is {}, the output is {}",
                 clip.codec,
-                opts.codec.codec_name()
+                opts.codec.name()
             ));
         }
         if (clip.width, clip.height) != opts.size {

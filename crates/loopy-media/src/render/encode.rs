@@ -93,7 +93,7 @@ impl EncoderSettings {
     /// and what it accepts, before any work starts.
     pub fn validate(&self, codec: VideoCodec) -> Result<(), RenderError> {
         let bad = |m: String| Err(RenderError::Usage(m));
-        let name = codec.codec_name();
+        let name = codec.name();
         let (crf_range, preset_help): (Option<(u32, u32)>, String) = match codec {
             VideoCodec::H264 | VideoCodec::H265 => (Some((0, 51)), X26X_PRESETS.join(", ")),
             VideoCodec::Vp9 => (Some((0, 63)), "a cpu-used number from -8 to 8".into()),

@@ -40,6 +40,14 @@ impl VideoCodec {
         }
     }
 
+    /// The name `--codec` takes, for messages: what the user typed.
+    pub fn name(self) -> &'static str {
+        match self {
+            VideoCodec::H265 => "h265",
+            other => other.codec_name(),
+        }
+    }
+
     /// FFmpeg's codec name, as the scanner reports it for clips.
     pub fn codec_name(self) -> &'static str {
         match self {
@@ -147,7 +155,7 @@ impl Container {
         } else {
             Err(RenderError::Usage(format!(
                 "{} cannot go in a {} file (mp4: h264 h265 vp9 av1; mov: h264 h265 prores; mkv: all; webm: vp9 av1)",
-                codec.codec_name(),
+                codec.name(),
                 self.muxer()
             )))
         }

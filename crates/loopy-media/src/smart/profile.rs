@@ -36,7 +36,7 @@ impl Profile {
         if !matches!(opts.codec, VideoCodec::H264 | VideoCodec::H265) {
             return Err(format!(
                 "{} pieces cannot be joined by copying here (h264 and h265 can)",
-                opts.codec.codec_name()
+                opts.codec.name()
             ));
         }
         if opts
