@@ -113,70 +113,18 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     Ok(())
 }
 
-/// A device, pipe or socket (`/dev/null`, a FIFO): written to in place, since writing
-/// there replaces nothing.
-pub fn is_special(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
-}
-
-/// Refuses to touch an existing `path` unless `force`: checked before any work starts.
+/// Refuses to touch an existing `path` unless `force` (a device such as `/dev/null`
+/// is written in place): checked before any work starts.
 pub fn check_overwrite(path: &Path, force: bool) -> Result<()> {
-    if path.is_dir() {
-        return Err(crate::exit::usage(format!(
-            "{} is a folder; give a file name",
-            path.display()
-        )));
-    }
-    if path.exists() && !force && !is_special(path) {
-        return Err(crate::exit::usage(format!(
-            "{} already exists; pass --force to replace it",
-            path.display()
-        )));
-    }
-    Ok(())
+    Ok(loopy_media::output_file::check_new(path, force)?)
 }
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it into place, so
-/// that `path` is either untouched or complete. Without `force` an existing `path`
-/// is never replaced, even one that appeared while we worked.
+/// Writes `bytes` to `path` complete or not at all (a device in place); without
+/// `force` an existing `path` is never replaced, even one that appeared while we
+/// worked.
 pub fn write_atomically(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
-    if is_special(path) {
-        return std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .and_then(|mut f| f.write_all(bytes))
-            .with_context(|| format!("cannot write {}", path.display()));
-    }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".loopy-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot write in {}", dir.display()))?;
-    // Temporary files are private (0600); the result should read like any other file.
-    tmp.write_all(bytes)
-        .and_then(|()| {
-            tmp.as_file()
-                .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        })
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
-    let persisted = if force {
-        tmp.persist(path)
-    } else {
-        tmp.persist_noclobber(path)
-    };
-    persisted.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot move the finished file to {}: {}",
-            path.display(),
-            e.error
-        )
-    })?;
-    Ok(())
+    loopy_media::output_file::write_new(path, bytes, force)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

@@ -228,6 +228,52 @@ fn an_input_is_never_overwritten() {
         "is an input of this render",
     );
     assert_eq!(std::fs::read(&victim).unwrap(), before);
+    // Nor a clip the plan did not pick, nor a file the scan skipped (damaged footage
+    // is still footage), nor anything in the cache.
+    let plan_file = tmp.path().join("two.json");
+    let planned = loopy(&[
+        "plan",
+        lib.to_str().unwrap(),
+        "--count",
+        "2",
+        "--seed",
+        "1",
+        "-o",
+        plan_file.to_str().unwrap(),
+    ]);
+    assert!(planned.status.success(), "{}", stderr(&planned));
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan_file).unwrap()).unwrap();
+    let used: Vec<u64> = plan["sequence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_u64().unwrap())
+        .collect();
+    let unused = (0..3u64).find(|i| !used.contains(i)).unwrap();
+    let unpicked = lib.join(plan["clips"][unused as usize]["path"].as_str().unwrap());
+    let broken = lib.join("broken.mp4");
+    std::fs::write(&broken, b"half a download").unwrap();
+    for (target, needle) in [
+        (unpicked, "is an input of this render"),
+        (broken.clone(), "is a file of the library"),
+        (lib.join(".loopy").join("x.mp4"), "cache"),
+    ] {
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        let before = std::fs::read(&target).ok();
+        refused(
+            &[
+                "render",
+                "--plan",
+                plan_file.to_str().unwrap(),
+                "-o",
+                target.to_str().unwrap(),
+                "--force",
+            ],
+            needle,
+        );
+        assert_eq!(std::fs::read(&target).ok(), before, "{}", target.display());
+    }
     // A folder named like a video: refused before any work, even with --force.
     let folder = tmp.path().join("folder.mp4");
     std::fs::create_dir(&folder).unwrap();

@@ -365,3 +365,86 @@ fn progress_json_reports_every_stage_to_its_total() {
     assert!(quiet.status.success(), "{}", stderr(&quiet));
     assert!(!stderr(&quiet).contains("\"progress\""));
 }
+
+/// A device node where an output goes stays a device: small outputs (a contact
+/// sheet, thumbnails) are written into it, a video is refused; none replaces it.
+#[test]
+fn outputs_never_replace_a_device_node() {
+    use std::os::unix::fs::FileTypeExt;
+    if !is_root() {
+        eprintln!("SKIPPED: mknod needs root");
+        return;
+    }
+    let tmp = shared_tempdir();
+    // A character device like /dev/null (1, 3), under names outputs would take.
+    let node = |name: &str| {
+        let path = tmp.path().join(name);
+        let made = Command::new("mknod")
+            .arg(&path)
+            .args(["c", "1", "3"])
+            .status()
+            .unwrap();
+        assert!(made.success());
+        path
+    };
+    let is_device = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .map(|m| m.file_type().is_char_device())
+            .unwrap_or(false)
+    };
+    let sheet = node("sheet.png");
+    let scan = loopy(&[
+        "scan",
+        plan_folder().to_str().unwrap(),
+        "--contact-sheet",
+        sheet.to_str().unwrap(),
+        "--force",
+    ]);
+    assert!(scan.status.success(), "{}", stderr(&scan));
+    assert!(is_device(&sheet), "the contact sheet replaced the device");
+
+    let video = node("video.mp4");
+    let render = loopy(&[
+        "render",
+        plan_folder().to_str().unwrap(),
+        "-o",
+        video.to_str().unwrap(),
+        "-d",
+        "1s",
+        "--force",
+    ]);
+    assert_eq!(render.status.code(), Some(2), "{}", stderr(&render));
+    assert!(stderr(&render).contains("device"), "{}", stderr(&render));
+    assert!(is_device(&video));
+
+    let out = tmp.path().join("out.mp4");
+    let thumbs = node("out.mp4.thumbs.png");
+    let render = loopy(&[
+        "render",
+        plan_folder().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-d",
+        "1s",
+        "--thumbnails",
+        "--force",
+    ]);
+    assert!(render.status.success(), "{}", stderr(&render));
+    assert!(is_device(&thumbs), "the thumbnails replaced the device");
+    // An existing thumbnail sheet is someone's file: replaced only with --force.
+    let other = tmp.path().join("other.mp4");
+    let kept = tmp.path().join("other.mp4.thumbs.png");
+    std::fs::write(&kept, b"mine").unwrap();
+    let render = loopy(&[
+        "render",
+        plan_folder().to_str().unwrap(),
+        "-o",
+        other.to_str().unwrap(),
+        "-d",
+        "1s",
+        "--thumbnails",
+    ]);
+    assert_eq!(render.status.code(), Some(2), "{}", stderr(&render));
+    assert_eq!(std::fs::read(&kept).unwrap(), b"mine");
+    assert!(!other.exists());
+}

@@ -10,6 +10,7 @@ mod isobmff;
 pub mod library_sheet;
 pub mod live;
 pub mod orient;
+pub mod output_file;
 pub mod probe;
 pub mod rawframes;
 pub mod render;

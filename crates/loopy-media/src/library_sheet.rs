@@ -16,11 +16,12 @@ use std::path::Path;
 /// Tiles are 16:9, as most clips are; other shapes are letterboxed into them.
 const TILE: (u32, u32) = (192, 108);
 
-/// Writes a sheet of the first frames of `clips` (paths relative to `root`) to `out`,
+/// A sheet of the first frames of `clips` (paths relative to `root`) as PNG bytes,
 /// in catalog order; at most [`crate::render::thumbs::MAX_TILES`] of them. A clip
 /// whose first frame cannot be decoded now (it changed since the scan) stays black,
-/// with a warning naming it.
-pub fn write_library_sheet(root: &Path, clips: &[ClipInfo], out: &Path) -> Result<(), RenderError> {
+/// with a warning naming it. The caller writes it by the output rules
+/// ([`crate::output_file`]).
+pub fn library_sheet_png(root: &Path, clips: &[ClipInfo]) -> Result<Vec<u8>, RenderError> {
     let mut sheet = ContactSheet::grid(TILE, clips.len() as u64)?;
     let mut tile = Video::new(ff::format::Pixel::YUV420P, TILE.0, TILE.1);
     for (n, clip) in clips.iter().enumerate() {
@@ -30,7 +31,7 @@ pub fn write_library_sheet(root: &Path, clips: &[ClipInfo], out: &Path) -> Resul
             Err(reason) => tracing::warn!("contact sheet: {}: {reason}", clip.path),
         }
     }
-    sheet.write(out)
+    sheet.png()
 }
 
 /// The first frame of one clip as a 192x108 PNG (a dashboard thumbnail).

@@ -26,7 +26,7 @@ pub fn run(args: &MakeClipArgs) -> Result<()> {
         ..Default::default()
     };
     encoder.validate(codec)?;
-    crate::output::check_overwrite(&args.output, args.force)?;
+    loopy_media::output_file::check_video(&args.output, args.force)?;
     if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         return Err(usage(
             "make-clip reads raw RGB24 frames from stdin: pipe them in",

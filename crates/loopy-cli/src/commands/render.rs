@@ -60,6 +60,9 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     } = Encoding::parse(&args.encode, default_codec_for(&args.output))?;
     let sidecar = render::beside(&args.output, ".plan.json");
     check_overwrite(&sidecar, args.force)?;
+    if args.thumbnails {
+        check_overwrite(&render::beside(&args.output, ".thumbs.png"), args.force)?;
+    }
     // Refuse impossible outputs before scanning or planning.
     render::check_output(&args.output, codec, args.force)?;
     let copy = copy_mode(args)?;
@@ -223,10 +226,9 @@ fn copy_mode(args: &RenderArgs) -> Result<CopyMode> {
 fn refuse_inputs_as_output(plan: &Plan, args: &RenderArgs, sidecar: &Path) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let identity = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
-    let mut inputs: Vec<(String, PathBuf)> = plan
-        .sequence
-        .iter()
-        .map(|&i| {
+    // Every clip of the library, picked by this plan or not.
+    let mut inputs: Vec<(String, PathBuf)> = (0..plan.clips.len())
+        .map(|i| {
             (
                 format!("clip {}", plan.clips[i].path),
                 render::clip_path(plan, i),
@@ -248,6 +250,48 @@ fn refuse_inputs_as_output(plan: &Plan, args: &RenderArgs, sidecar: &Path) -> Re
             )));
         }
     }
+    refuse_library_files(plan, args)
+}
+
+/// A video in the library folder is a clip of it, even one the catalog skipped (a
+/// damaged file is still someone's footage): never replaced by an output. A new
+/// output there is allowed, with a warning that the next scan will take it as a clip.
+fn refuse_library_files(plan: &Plan, args: &RenderArgs) -> Result<()> {
+    let root = Path::new(&plan.root);
+    let (Ok(root), Some(name)) = (root.canonicalize(), args.output.file_name()) else {
+        return Ok(());
+    };
+    let parent = match args.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let Ok(folder) = parent.canonicalize() else {
+        return Ok(());
+    };
+    if folder.starts_with(root.join(loopy_media::cache::CACHE_DIR)) {
+        return Err(usage(format!(
+            "{} is inside Loopy's cache of the library; choose an output outside it",
+            args.output.display()
+        )));
+    }
+    let recursive = args.folder.recursive || plan.clips.iter().any(|c| c.path.contains('/'));
+    let in_library = folder == root || (recursive && folder.starts_with(&root));
+    if !in_library {
+        return Ok(());
+    }
+    let target = folder.join(name);
+    if target.exists() {
+        return Err(usage(format!(
+            "{} is a file of the library being rendered ({}); choose an output outside it (not even --force replaces a library file)",
+            args.output.display(),
+            root.display()
+        )));
+    }
+    tracing::warn!(
+        "{} is inside the library {}: the next scan will take it as a clip",
+        args.output.display(),
+        root.display()
+    );
     Ok(())
 }
 

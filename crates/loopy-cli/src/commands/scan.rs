@@ -12,8 +12,9 @@ pub fn run(args: &ScanArgs) -> Result<()> {
     let report = super::folder::scan(&args.dir, &args.folder)?;
     let catalog = &report.catalog;
     if let Some(sheet) = &args.contact_sheet {
-        loopy_media::library_sheet::write_library_sheet(&args.dir, &catalog.clips, sheet)
-            .with_context(|| format!("cannot write the contact sheet {}", sheet.display()))?;
+        let png = loopy_media::library_sheet::library_sheet_png(&args.dir, &catalog.clips)
+            .with_context(|| format!("cannot make the contact sheet {}", sheet.display()))?;
+        crate::output::write_atomically(sheet, &png, args.force)?;
     }
     if args.json {
         crate::output::print_json(catalog)?;

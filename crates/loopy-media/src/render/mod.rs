@@ -150,24 +150,16 @@ pub fn check_output(
 ) -> Result<Container, RenderError> {
     let container = Container::from_path(output)?;
     container.check(codec)?;
-    if output.is_dir() {
-        return Err(RenderError::Usage(format!(
-            "{} is a folder; give a file name for the video",
-            output.display()
-        )));
-    }
-    if output.exists() && !force {
-        return Err(RenderError::Usage(format!(
-            "{} already exists; pass --force to replace it",
-            output.display()
-        )));
-    }
+    crate::output_file::check_video(output, force)?;
     Ok(container)
 }
 
 /// Checks that nothing about the request is impossible, before any work starts.
 pub fn validate(opts: &RenderOptions) -> Result<Container, RenderError> {
     let container = check_output(&opts.output, opts.codec, opts.force)?;
+    if opts.thumbnails_every.is_some() {
+        crate::output_file::check_new(&beside(&opts.output, ".thumbs.png"), opts.force)?;
+    }
     opts.encoder.validate(opts.codec)?;
     if opts.size.0 < 2 || opts.size.1 < 2 {
         return Err(RenderError::Usage(format!(
@@ -270,6 +262,7 @@ pub fn render(
     };
     let mut substitutions = checked.substitutions;
     let mut span_records = Vec::new();
+    let mut thumbnails = None;
     let (frames, path, path_reason) = match (&smart, copied) {
         (_, true) => (
             copy::run(&job, cancel, on_progress)?,
@@ -289,10 +282,11 @@ pub fn render(
             )
         }
         (Err(why_not_smart), false) => {
-            let (frames, late) = pipeline::run(&job, cancel, on_progress)?;
-            substitutions.extend(late);
+            let made = pipeline::run(&job, cancel, on_progress)?;
+            substitutions.extend(made.substitutions);
+            thumbnails = made.thumbnails;
             (
-                frames,
+                made.frames,
                 "full",
                 format!("{not_copied}; not smart: {why_not_smart}"),
             )
@@ -300,6 +294,9 @@ pub fn render(
     };
     let output_bytes = std::fs::metadata(temp.path()).map(|m| m.len()).unwrap_or(0);
     temp.persist(&opts.output, opts.force)?;
+    if let Some(png) = thumbnails {
+        crate::output_file::write_new(&beside(&opts.output, ".thumbs.png"), &png, opts.force)?;
+    }
     let duration_s = plan.fps_rational.seconds(frames);
     let wall_s = started.elapsed().as_secs_f64();
     Ok(RenderSummary {

@@ -79,11 +79,20 @@ fn is_stopped(e: &RenderError) -> bool {
     matches!(e, RenderError::Ffmpeg(m) if m == "pipeline stage stopped")
 }
 
+/// What the pipeline made besides the video: the frames written, the clips replaced
+/// on the way (`--skip-bad`) and the contact sheet (PNG), which the caller writes
+/// once the video is in place.
+pub struct Made {
+    pub frames: u64,
+    pub substitutions: Vec<Substitution>,
+    pub thumbnails: Option<Vec<u8>>,
+}
+
 pub fn run(
     job: &RenderJob,
     cancel: &AtomicBool,
     on_progress: &(dyn Fn(u64) + Sync),
-) -> Result<(u64, Vec<Substitution>), RenderError> {
+) -> Result<Made, RenderError> {
     let RenderJob {
         plan,
         placements,
@@ -191,10 +200,11 @@ pub fn run(
         )));
     }
     sink.finish()?;
-    if let (Some(sheet), Some(_)) = (sheet, opts.thumbnails_every) {
-        sheet.write(&super::beside(&opts.output, ".thumbs.png"))?;
-    }
-    Ok((written, substitutions))
+    Ok(Made {
+        frames: written,
+        substitutions,
+        thumbnails: sheet.map(|s| s.png()).transpose()?,
+    })
 }
 
 fn decode_stage(

@@ -7,7 +7,6 @@ use ff::format::Pixel;
 use ff::frame::Video;
 use ff::software::scaling::{Context as Scaler, Flags};
 use ffmpeg_next as ff;
-use std::path::Path;
 
 const TILE_WIDTH: u32 = 192;
 const COLUMNS: u32 = 6;
@@ -95,11 +94,6 @@ impl ContactSheet {
             super::scale::place(&self.scaled, &mut self.sheet, x, y);
         }
         Ok(())
-    }
-
-    /// Encodes the sheet as PNG, written beside the output via a temporary file.
-    pub fn write(self, path: &Path) -> Result<(), RenderError> {
-        crate::smart::pieces::write_atomically(path, &self.png()?)
     }
 
     /// The sheet encoded as PNG.
