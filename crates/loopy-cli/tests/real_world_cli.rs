@@ -222,6 +222,63 @@ fn a_clip_replaced_after_planning_is_refused() {
     assert!(!tmp.path().join("edited.mp4").exists());
 }
 
+/// A hand-edited plan that records a clip as something it is not is refused by
+/// name, before any frame is made (a wrong rate rendered the clip at 3× speed).
+#[test]
+fn a_hand_edited_plan_is_checked_against_the_files() {
+    let tmp = shared_tempdir();
+    let plan = tmp.path().join("plan.json");
+    let made = loopy(&[
+        "plan",
+        plan_folder().to_str().unwrap(),
+        "--count",
+        "3",
+        "--seed",
+        "2",
+        "--mode",
+        "uniform",
+        "-o",
+        plan.to_str().unwrap(),
+    ]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    let first = original["sequence"][0].as_u64().unwrap() as usize;
+    let edits: [(&str, serde_json::Value, &str); 4] = [
+        ("fps_rational", "10".into(), "frame rate"),
+        ("width", 128.into(), "size"),
+        ("codec", "hevc".into(), "codec"),
+        ("has_audio", true.into(), "sound"),
+    ];
+    for (field, value, named) in edits {
+        let mut edited = original.clone();
+        edited["clips"][first][field] = value;
+        let path = tmp.path().join(format!("{field}.json"));
+        std::fs::write(&path, edited.to_string()).unwrap();
+        let out = tmp.path().join(format!("{field}.mp4"));
+        for extra in [&[][..], &["--copy", "never"][..]] {
+            let mut args = vec![
+                "render",
+                "--plan",
+                path.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+            ];
+            args.extend_from_slice(extra);
+            let run = loopy(&args);
+            let text = stderr(&run);
+            assert_eq!(run.status.code(), Some(1), "{field} {extra:?}: {text}");
+            assert!(
+                text.contains(original["clips"][first]["path"].as_str().unwrap())
+                    && text.contains(named)
+                    && text.contains("hand-edited"),
+                "{field}: {text}"
+            );
+            assert!(!out.exists());
+        }
+    }
+}
+
 #[test]
 fn an_avi_listing_a_dropped_frame_is_a_clip() {
     let tmp = shared_tempdir();

@@ -204,6 +204,47 @@ pub fn probe_clip(path: &Path) -> Result<Probed, ClipError> {
     })
 }
 
+/// What a clip's container says about its video without decoding: enough to tell
+/// whether a plan's record of the clip (perhaps edited by hand) is still true.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamFacts {
+    pub codec: String,
+    /// The displayed size (after the display matrix).
+    pub width: u32,
+    pub height: u32,
+    pub orientation: Orientation,
+    pub fps: Rational,
+    pub has_audio: bool,
+}
+
+/// Opens `path` and reads its video stream's facts (one file open, no decoding).
+pub fn stream_facts(path: &Path) -> Result<StreamFacts, String> {
+    let input = ff::format::input(&path).map_err(|e| format!("cannot open: {e}"))?;
+    let has_audio = input.streams().best(ff::media::Type::Audio).is_some();
+    let stream = input
+        .streams()
+        .filter(|s| s.parameters().medium() == ff::media::Type::Video)
+        .find(|s| !s.disposition().contains(Disposition::ATTACHED_PIC))
+        .ok_or("no video stream")?;
+    let orientation = crate::orient::stream_orientation(&stream, &path.display().to_string());
+    let fps = frame_rate(stream.avg_frame_rate(), stream.rate()).map_err(|e| e.to_string())?;
+    let params = stream.parameters();
+    // SAFETY: plain fields of valid codec parameters.
+    let stored = unsafe {
+        let p = &*params.as_ptr();
+        (p.width.max(0) as u32, p.height.max(0) as u32)
+    };
+    let (width, height) = orientation.displayed(stored);
+    Ok(StreamFacts {
+        codec: params.id().name().to_string(),
+        width,
+        height,
+        orientation,
+        fps,
+        has_audio,
+    })
+}
+
 /// How long the container says the video lasts, where it does not count frames:
 /// the stream's own duration, Matroska's per-track `DURATION` tag, or (for a file
 /// with this one stream) the container's duration. `None` when nothing is promised.

@@ -50,6 +50,9 @@ fn problem_with(plan: &Plan, clip: usize, thorough: bool, verify: bool) -> Optio
     if let Some(changed) = changed_since_planning(&plan.clips[clip], &path) {
         return Some(changed);
     }
+    if let Some(wrong) = recorded_wrongly(&plan.clips[clip], &path) {
+        return Some(wrong);
+    }
     if !thorough {
         return ffmpeg_next::format::input(&path)
             .err()
@@ -110,6 +113,66 @@ fn changed_since_planning(
         Ok(_) => Some("replaced since planning: same size, other content (plan again)".into()),
         Err(e) => Some(format!("cannot read: {e}")),
     }
+}
+
+/// Whether the plan records the clip as something it is not (a hand-edited plan):
+/// codec, displayed size, orientation, frame rate or sound. The render trusts these
+/// figures (a wrong rate plays the clip at the wrong speed), so each is checked
+/// against the file, as its size and content are.
+fn recorded_wrongly(clip: &loopy_core::plan::PlanClip, path: &std::path::Path) -> Option<String> {
+    let facts = match crate::probe::stream_facts(path) {
+        Ok(facts) => facts,
+        Err(reason) => return Some(reason),
+    };
+    let differs = |what: &str, recorded: String, actual: String| {
+        Some(format!(
+            "the plan records {what} {recorded}, the file has {actual} (a hand-edited plan? plan again)"
+        ))
+    };
+    if facts.fps != clip.fps_rational {
+        return differs(
+            "a frame rate of",
+            clip.fps_rational.to_string(),
+            facts.fps.to_string(),
+        );
+    }
+    if (facts.width, facts.height) != (clip.width, clip.height) {
+        return differs(
+            "a size of",
+            format!("{}x{}", clip.width, clip.height),
+            format!("{}x{}", facts.width, facts.height),
+        );
+    }
+    if facts.codec != clip.codec {
+        return differs("codec", clip.codec.clone(), facts.codec);
+    }
+    if facts.orientation != clip.orientation {
+        return differs(
+            "orientation",
+            clip.orientation.describe(),
+            facts.orientation.describe(),
+        );
+    }
+    if facts.has_audio != clip.has_audio {
+        let says = |sound: bool| if sound { "a" } else { "no" }.to_string();
+        return differs(
+            "a clip with",
+            says(clip.has_audio) + " sound track",
+            says(facts.has_audio) + " sound track",
+        );
+    }
+    let implied = clip.frames as f64 / clip.fps_rational.as_f64();
+    if (clip.duration_s - implied).abs() > 1.0 / clip.fps_rational.as_f64() {
+        return differs(
+            "a duration of",
+            format!("{:.3} s", clip.duration_s),
+            format!(
+                "{} frames at {} fps ({implied:.3} s)",
+                clip.frames, clip.fps_rational
+            ),
+        );
+    }
+    None
 }
 
 /// Checks every clip the plan uses (in parallel: `verify` decodes whole clips), then
