@@ -315,6 +315,81 @@ fn an_avi_listing_a_dropped_frame_is_a_clip() {
     assert!(run.status.success(), "{}", stderr(&run));
 }
 
+/// Clips whose frames are not evenly spaced (an AVI that skips frames, as Cinepak
+/// captures do; a variable-rate Matroska) play at their real timing: each stored
+/// frame is held until the next one's time, in `loopy frames` and in a render
+/// (full and smart), instead of being played back to back in a fraction of the time.
+#[test]
+fn clips_with_gaps_in_their_timestamps_keep_their_timing() {
+    let tmp = shared_tempdir();
+    let lib = tmp.path().join("lib");
+    std::fs::create_dir(&lib).unwrap();
+    // 15 fps, every 7th frame kept: stored frames 0, 7, …, 42, markers 16 + 4n.
+    let pattern = "color=c=black:s=64x36:r=15:d=3,format=yuv420p,geq=lum='if(lt(Y,H/2),80,16+4*N)':cb=128:cr=128,select='not(mod(n\\,7))'";
+    for (name, codec) in [
+        ("gaps.avi", &["-c:v", "mpeg4", "-q:v", "1"][..]),
+        ("gaps.mkv", &["-c:v", "libx264", "-qp", "0"][..]),
+    ] {
+        let mut args = vec!["-f", "lavfi", "-i", pattern, "-fps_mode", "passthrough"];
+        args.extend_from_slice(codec);
+        let target = lib.join(name);
+        args.push(target.to_str().unwrap());
+        ffmpeg(&args);
+    }
+    let scan = loopy(&["scan", lib.to_str().unwrap(), "--json"]);
+    assert!(scan.status.success(), "{}", stderr(&scan));
+    for clip in json(&scan)["clips"].as_array().unwrap() {
+        assert_eq!(clip["frames"], 43, "{clip}");
+        assert_eq!(clip["stored_frames"], 7, "{clip}");
+        assert!((clip["duration_s"].as_f64().unwrap() - 43.0 / 15.0).abs() < 1e-9);
+    }
+    // What each frame at 15 fps shows: the stored frame at or before it.
+    let held = |k: u64| (k % 43 / 7 * 7) as i64;
+    let markers = |raw: &[u8], frame_len: usize| -> Vec<i64> {
+        raw.chunks(frame_len)
+            .map(|f| {
+                // Mean luma of the bottom half's middle row (grey: R = G = B = Y).
+                let row = &f[f.len() * 3 / 4..f.len() * 3 / 4 + 64 * 3];
+                let level = row.iter().map(|&b| b as f64).sum::<f64>() / row.len() as f64;
+                common::frames::marker_index(16.0 + level * 219.0 / 255.0)
+            })
+            .collect()
+    };
+    for name in ["gaps.avi", "gaps.mkv"] {
+        let out = loopy(&["frames", lib.join(name).to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let shown = markers(&out.stdout, 64 * 36 * 3);
+        let expected: Vec<i64> = (0..43).map(held).collect();
+        assert_eq!(shown, expected, "{name}: loopy frames");
+    }
+    for smart in ["never", "always"] {
+        let out = tmp.path().join(format!("out-{smart}.mkv"));
+        let run = loopy(&[
+            "render",
+            lib.to_str().unwrap(),
+            "--pattern",
+            "*.avi",
+            "-o",
+            out.to_str().unwrap(),
+            "--count",
+            "2",
+            "--crf",
+            "0",
+            "--smart",
+            smart,
+        ]);
+        assert!(run.status.success(), "{smart}: {}", stderr(&run));
+        let frames = common::frames::read_frames(&out, 64, 36);
+        assert_eq!(frames.len(), 86, "{smart}: two plays of 43 frames");
+        let shown: Vec<i64> = frames
+            .iter()
+            .map(|f| common::frames::marker_index(f.bottom_y))
+            .collect();
+        let expected: Vec<i64> = (0..86).map(held).collect();
+        assert_eq!(shown, expected, "{smart}: rendered frames");
+    }
+}
+
 #[test]
 fn matroska_cut_short_is_named() {
     let tmp = shared_tempdir();

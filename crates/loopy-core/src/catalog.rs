@@ -28,8 +28,15 @@ pub struct ClipInfo {
     pub fingerprint: String,
     pub pix_fmt: String,
     pub fps: Rational,
-    /// Exact number of video frames.
+    /// Frames at `fps` from the first frame to the last by their timestamps: the
+    /// number of video frames, unless the stored frames leave gaps (see
+    /// `stored_frames`).
     pub frames: u64,
+    /// Frames actually stored, when fewer than `frames`: their timestamps leave gaps
+    /// (an AVI with skipped frames, a slideshow). The clip is shown at its real
+    /// timing, each frame held until the next one's time, and never copied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_frames: Option<u64>,
     /// `frames / fps`: the time the clip covers when shown at its own rate.
     pub duration_s: f64,
     pub has_audio: bool,
@@ -161,6 +168,7 @@ impl ClipInfo {
             pix_fmt: "yuv420p".into(),
             fps,
             frames,
+            stored_frames: None,
             duration_s: fps.seconds(frames),
             has_audio: false,
             size: 0,

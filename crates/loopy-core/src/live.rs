@@ -140,6 +140,7 @@ mod tests {
                 pix_fmt: "yuv420p".into(),
                 fps: Rational::new(30, 1).unwrap_or(Rational::ONE),
                 frames: 90,
+                stored_frames: None,
                 duration_s: 3.0,
                 has_audio: false,
                 size: 1000,

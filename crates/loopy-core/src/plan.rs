@@ -62,6 +62,9 @@ pub struct PlanClip {
     pub path: String,
     pub duration_s: f64,
     pub frames: u64,
+    /// As in the catalog: frames actually stored when their timestamps leave gaps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_frames: Option<u64>,
     pub width: u32,
     pub height: u32,
     /// As in the catalog: how the stored picture is shown (width and height are the
@@ -95,6 +98,7 @@ impl PlanClip {
             path: c.path.clone(),
             duration_s: c.duration_s,
             frames: c.frames,
+            stored_frames: c.stored_frames,
             width: c.width,
             height: c.height,
             orientation: c.orientation,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 pub const CACHE_DIR: &str = ".loopy";
 const CACHE_FILE: &str = "catalog.json";
 /// Bumped whenever probing or signatures change meaning, which invalidates old caches.
-const CACHE_VERSION: u32 = 2;
+const CACHE_VERSION: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct CacheFile {

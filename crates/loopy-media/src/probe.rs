@@ -17,6 +17,10 @@ use ffmpeg_next as ff;
 use loopy_core::{Orientation, Rational, Signature};
 use std::path::Path;
 
+/// Longest time a clip's timestamps may span: beyond it they jump, they do not time
+/// frames.
+const MAX_SPAN_S: f64 = 86_400.0;
+
 /// Packets FFmpeg may reject as invalid before a file counts as corrupt.
 const MAX_BAD_PACKETS: u32 = 32;
 
@@ -33,7 +37,10 @@ pub struct Probed {
     pub sar: Rational,
     pub pix_fmt: String,
     pub fps: Rational,
+    /// Frames at `fps` from the first frame's timestamp to the last one's.
     pub frames: u64,
+    /// The frames stored, when their timestamps leave gaps (fewer than `frames`).
+    pub stored_frames: Option<u64>,
     pub has_audio: bool,
     pub head: Signature,
     pub tail: Signature,
@@ -85,8 +92,10 @@ pub fn probe_clip(path: &Path) -> Result<Probed, ClipError> {
     let mut head: Option<Video> = None;
     let mut gop: Vec<Packet> = Vec::new();
     let (mut frames, mut bad_packets) = (0u64, 0u32);
-    // The video's extent by its timestamps: the first start and the last end.
-    let (mut first_ts, mut last_end): (Option<i64>, Option<i64>) = (None, None);
+    // The video's extent by its timestamps: the first start, the last frame's start
+    // and the last end.
+    let (mut first_ts, mut last_ts, mut last_end): (Option<i64>, Option<i64>, Option<i64>) =
+        (None, None, None);
     loop {
         let mut packet = Packet::empty();
         match packet.read(&mut input) {
@@ -113,6 +122,7 @@ pub fn probe_clip(path: &Path) -> Result<Probed, ClipError> {
         frames += 1;
         if let Some(ts) = packet.pts().or(packet.dts()) {
             first_ts = Some(first_ts.map_or(ts, |f| f.min(ts)));
+            last_ts = Some(last_ts.map_or(ts, |l| l.max(ts)));
             let end = ts.saturating_add(packet.duration().max(0));
             last_end = Some(last_end.map_or(end, |l| l.max(end)));
         }
@@ -141,6 +151,23 @@ pub fn probe_clip(path: &Path) -> Result<Probed, ClipError> {
         _ => None,
     };
     let frame_s = 1.0 / fps.as_f64();
+    // Frames by the timestamps: more than were stored when they leave gaps. Such a
+    // clip is shown at its real timing (each frame held until the next one's time).
+    let spanned = match (first_ts, last_ts) {
+        (Some(first), Some(last)) if last > first => {
+            let ticks =
+                (last - first) as u128 * time_base.numerator().max(0) as u128 * fps.num() as u128;
+            let per_frame = time_base.denominator().max(1) as u128 * fps.den() as u128;
+            u64::try_from((2 * ticks + per_frame) / (2 * per_frame) + 1).unwrap_or(u64::MAX)
+        }
+        _ => frames,
+    };
+    if spanned as f64 / fps.as_f64() > MAX_SPAN_S {
+        return Err(ClipError::Corrupt(format!(
+            "its timestamps spread {frames} frames over more than a day (a jump in the timestamps)"
+        )));
+    }
+    let stored_frames = (spanned > frames).then_some(frames);
     if header_frames > frames {
         // The count in the header is a hint: an AVI index may list a dropped frame
         // that has no packet. Only timestamps that stop short mean a cut file.
@@ -197,7 +224,8 @@ pub fn probe_clip(path: &Path) -> Result<Probed, ClipError> {
             .map_or("unknown", |d| d.name())
             .to_string(),
         fps,
-        frames,
+        frames: frames.max(spanned),
+        stored_frames,
         has_audio,
         head: head_signature,
         tail: tail_signature,

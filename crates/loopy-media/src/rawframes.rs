@@ -44,54 +44,113 @@ pub fn write_rgb_frames(
 ) -> Result<u64, RenderError> {
     let named = |reason: String| RenderError::Ffmpeg(format!("{}: {reason}", path.display()));
     let mut reader = ClipReader::open(path, probed.fps).map_err(named)?;
-    let mut orienter = Orienter::new(probed.orientation);
+    let mut writer = RgbWriter {
+        path,
+        orienter: Orienter::new(probed.orientation),
+        converter: None,
+        row: Vec::new(),
+        out,
+        written: 0,
+        limit: range.count,
+        on_frame,
+    };
+    // Each frame is shown from its own index to the next frame's: a clip whose
+    // timestamps leave gaps (see `Probed::stored_frames`) holds a frame until the
+    // next one's time, so that frame i written is what plays at time i / fps.
+    let mut held: Option<(u64, Video)> = None;
     let mut decoded = Video::empty();
-    let mut converter: Option<(Scaler, Video)> = None;
-    let mut row = Vec::new();
-    let mut written = 0u64;
-    while range.count.is_none_or(|count| written < count) {
+    while !writer.full() {
         if cancel.load(Ordering::Relaxed) {
             return Err(RenderError::Cancelled);
         }
         let Some(index) = reader.next_frame(&mut decoded).map_err(&named)? else {
             break;
         };
-        if index < range.start {
-            continue;
+        if let Some((from, picture)) = held.as_mut() {
+            let shown = (*from).max(range.start)..index.max(*from + 1);
+            writer.show(picture, shown)?;
+            *from = index.max(*from + 1);
+            std::mem::swap(picture, &mut decoded);
+        } else {
+            held = Some((index, std::mem::replace(&mut decoded, Video::empty())));
         }
-        let upright = orienter.run(&decoded).map_err(&named)?;
-        let (w, h) = (upright.width(), upright.height());
-        if converter
-            .as_ref()
-            .is_none_or(|(_, rgb)| (rgb.width(), rgb.height()) != (w, h))
-        {
-            let scaler = Scaler::get(Pixel::YUV420P, w, h, Pixel::RGB24, w, h, Flags::BICUBIC)
-                .map_err(|e| RenderError::ffmpeg("RGB conversion", e))?;
-            converter = Some((scaler, Video::new(Pixel::RGB24, w, h)));
-        }
-        let Some((scaler, rgb)) = converter.as_mut() else {
-            continue;
-        };
-        scaler
-            .run(upright, rgb)
-            .map_err(|e| RenderError::ffmpeg("RGB conversion", e))?;
-        let (stride, width_bytes) = (rgb.stride(0), w as usize * 3);
-        row.clear();
-        for y in 0..h as usize {
-            row.extend_from_slice(&rgb.data(0)[y * stride..y * stride + width_bytes]);
-        }
-        out.write_all(&row).map_err(|source| RenderError::Io {
-            path: "stdout".into(),
-            source,
-        })?;
-        written += 1;
-        on_frame(written);
     }
+    if let Some((from, picture)) = held.as_ref() {
+        writer.show(picture, (*from).max(range.start)..*from + 1)?;
+    }
+    let written = writer.written;
     out.flush().map_err(|source| RenderError::Io {
         path: "stdout".into(),
         source,
     })?;
     Ok(written)
+}
+
+/// Writes decoded pictures as packed RGB24 rows, up to a number of frames.
+struct RgbWriter<'a> {
+    path: &'a Path,
+    orienter: Orienter,
+    converter: Option<(Scaler, Video)>,
+    /// The last picture converted, as written.
+    row: Vec<u8>,
+    out: &'a mut dyn Write,
+    written: u64,
+    limit: Option<u64>,
+    on_frame: &'a dyn Fn(u64),
+}
+
+impl RgbWriter<'_> {
+    fn full(&self) -> bool {
+        self.limit.is_some_and(|limit| self.written >= limit)
+    }
+
+    /// Writes `picture` once for every index in `indices` (none when it is empty),
+    /// converting it once.
+    fn show(&mut self, picture: &Video, indices: std::ops::Range<u64>) -> Result<(), RenderError> {
+        if indices.is_empty() || self.full() {
+            return Ok(());
+        }
+        let upright = self
+            .orienter
+            .run(picture)
+            .map_err(|reason| RenderError::Ffmpeg(format!("{}: {reason}", self.path.display())))?;
+        let (w, h) = (upright.width(), upright.height());
+        if self
+            .converter
+            .as_ref()
+            .is_none_or(|(_, rgb)| (rgb.width(), rgb.height()) != (w, h))
+        {
+            let scaler = Scaler::get(Pixel::YUV420P, w, h, Pixel::RGB24, w, h, Flags::BICUBIC)
+                .map_err(|e| RenderError::ffmpeg("RGB conversion", e))?;
+            self.converter = Some((scaler, Video::new(Pixel::RGB24, w, h)));
+        }
+        let Some((scaler, rgb)) = self.converter.as_mut() else {
+            return Ok(());
+        };
+        scaler
+            .run(upright, rgb)
+            .map_err(|e| RenderError::ffmpeg("RGB conversion", e))?;
+        let (stride, width_bytes) = (rgb.stride(0), w as usize * 3);
+        self.row.clear();
+        for y in 0..h as usize {
+            self.row
+                .extend_from_slice(&rgb.data(0)[y * stride..y * stride + width_bytes]);
+        }
+        for _ in indices {
+            if self.full() {
+                break;
+            }
+            self.out
+                .write_all(&self.row)
+                .map_err(|source| RenderError::Io {
+                    path: "stdout".into(),
+                    source,
+                })?;
+            self.written += 1;
+            (self.on_frame)(self.written);
+        }
+        Ok(())
+    }
 }
 
 /// How to encode a clip made from raw frames.

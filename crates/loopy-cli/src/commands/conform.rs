@@ -12,7 +12,7 @@ use loopy_core::catalog::most_common;
 use loopy_core::plan::PlanClip;
 use loopy_core::spec::CrossfadeSpec;
 use loopy_core::{Plan, Rational};
-use loopy_media::render::{CopyMode, RenderOptions, SmartMode};
+use loopy_media::job::{CopyMode, RenderOptions, SmartMode};
 use loopy_media::smart::transition::warm_transitions;
 use loopy_media::smart::{conform_clips, Profile};
 use std::path::Path;

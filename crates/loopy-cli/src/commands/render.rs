@@ -8,10 +8,9 @@ use anyhow::{Context, Result};
 use loopy_core::catalog::most_common;
 use loopy_core::spec::{ms_to_frames_ceil, parse_duration_ms};
 use loopy_core::Plan;
-use loopy_media::render::{
-    self, AudioSource, CopyMode, EncoderSettings, RenderOptions, RenderSummary, SmartMode,
-    VideoCodec,
-};
+use loopy_media::job::{self, AudioSource, CopyMode, RenderOptions, RenderSummary, SmartMode};
+use loopy_media::render::{self, EncoderSettings, VideoCodec};
+use loopy_media::route;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -58,13 +57,13 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         size: requested_size,
         encoder,
     } = Encoding::parse(&args.encode, default_codec_for(&args.output))?;
-    let sidecar = render::beside(&args.output, ".plan.json");
+    let sidecar = job::beside(&args.output, ".plan.json");
     check_overwrite(&sidecar, args.force)?;
     if args.thumbnails {
-        check_overwrite(&render::beside(&args.output, ".thumbs.png"), args.force)?;
+        check_overwrite(&job::beside(&args.output, ".thumbs.png"), args.force)?;
     }
     // Refuse impossible outputs before scanning or planning.
-    render::check_output(&args.output, codec, args.force)?;
+    route::check_output(&args.output, codec, args.force)?;
     let copy = copy_mode(args)?;
     let smart = match args.smart.as_str() {
         "auto" => SmartMode::Auto,
@@ -146,7 +145,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         }
     };
     let conforming = crate::progress::ConformBar::new();
-    let result = render::render(&plan, &opts, &interrupt.cancel, &on_progress, &conforming);
+    let result = route::render(&plan, &opts, &interrupt.cancel, &on_progress, &conforming);
     conforming.finish();
     bar.finish();
     let interrupted = format!(
@@ -231,7 +230,7 @@ fn refuse_inputs_as_output(plan: &Plan, args: &RenderArgs, sidecar: &Path) -> Re
         .map(|i| {
             (
                 format!("clip {}", plan.clips[i].path),
-                render::clip_path(plan, i),
+                job::clip_path(plan, i),
             )
         })
         .collect();
@@ -364,11 +363,11 @@ fn parse_bitrate(text: &str) -> Result<u64> {
 struct Sidecar<'a> {
     #[serde(flatten)]
     plan: &'a Plan,
-    timeline: &'a [render::TimelineEntry],
-    substitutions: &'a [render::Substitution],
+    timeline: &'a [job::TimelineEntry],
+    substitutions: &'a [job::Substitution],
     /// How each span was made (smart render): copied, or a transition cached or encoded.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    spans: &'a [loopy_media::smart::execute::SpanRecord],
+    spans: &'a [job::SpanRecord],
 }
 
 fn write_sidecar(path: &Path, summary: &RenderSummary, force: bool) -> Result<()> {

@@ -5,8 +5,8 @@
 //! buffer one stream for the other.
 
 use super::output_spec::Container;
-use super::AudioSource;
 use crate::error::RenderError;
+use crate::job::AudioSource;
 use ff::format::Sample;
 use ff::frame::Audio;
 use ff::{ChannelLayout, Packet};
@@ -85,7 +85,7 @@ impl LoopingSource {
 /// The track lasts exactly as long as the video.
 pub fn write_header_with_audio(
     output: &mut ff::format::context::Output,
-    job: &super::RenderJob,
+    job: &crate::job::RenderJob,
 ) -> Result<Option<AudioTrack>, RenderError> {
     let fps = job.plan.fps_rational;
     let duration = (job.total_frames() * fps.den(), fps.num());
@@ -589,7 +589,7 @@ pub struct ClipSound {
 }
 
 impl ClipSound {
-    fn new(job: &super::RenderJob) -> Self {
+    fn new(job: &crate::job::RenderJob) -> Self {
         const RATE: u128 = 48_000;
         let plan = job.plan;
         let fps = plan.fps_rational;
@@ -607,7 +607,12 @@ impl ClipSound {
                 if i > 0 { overlap } else { 0 },
                 if i < last { overlap } else { 0 },
             );
-            entries.push((super::clip_path(plan, clip), start, start + length, fades));
+            entries.push((
+                crate::job::clip_path(plan, clip),
+                start,
+                start + length,
+                fades,
+            ));
             start = (start + length).saturating_sub(overlap);
         }
         ClipSound {

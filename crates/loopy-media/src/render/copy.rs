@@ -1,8 +1,8 @@
 //! The copy path: when every clip already is what the output needs, packets are
 //! concatenated without decoding, with timestamps rewritten from each span's start.
 
-use super::{clip_error, clip_path, RenderJob, RenderOptions};
 use crate::error::RenderError;
+use crate::job::{clip_error, clip_path, RenderJob, RenderOptions};
 use ff::Packet;
 use ffmpeg_next as ff;
 use loopy_core::spans::{SpanMode, SpanSource};
@@ -31,6 +31,12 @@ pub fn can_copy(plan: &Plan, opts: &RenderOptions) -> Result<(), String> {
     for &c in &used {
         let clip = &plan.clips[c];
         let mismatch = |what: String| Err(format!("{} {what}", clip.path));
+        if let Some(stored) = clip.stored_frames {
+            return mismatch(format!(
+                "stores {stored} of its {} frames (gaps in its timestamps); copied packets would not keep its timing",
+                clip.frames
+            ));
+        }
         if !clip.orientation.is_identity() {
             return mismatch(format!(
                 "is stored {} (display matrix); copied packets would show it as stored",

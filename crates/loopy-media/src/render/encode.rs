@@ -219,7 +219,7 @@ fn options_for(codec: VideoCodec, settings: &EncoderSettings) -> Dictionary<'sta
 impl VideoSink {
     /// Opens the job's temporary output with the video encoder (and audio track) its
     /// options ask for, and writes the header.
-    pub fn open(job: &super::RenderJob) -> Result<Self, RenderError> {
+    pub fn open(job: &crate::job::RenderJob) -> Result<Self, RenderError> {
         let opts = job.opts;
         let spec = SinkSpec {
             container: job.container,

@@ -4,8 +4,9 @@
 use super::pieces::{check_joinable, conformed_path, write_atomically};
 use super::Profile;
 use crate::error::RenderError;
+use crate::job::{CopyMode, RenderJob, RenderOptions, SmartMode};
 use crate::render::temp::TempOutput;
-use crate::render::{pipeline, Container, CopyMode, RenderJob, RenderOptions};
+use crate::render::{pipeline, Container};
 use loopy_core::plan::PlanClip;
 use loopy_core::spans::spans;
 use loopy_core::Plan;
@@ -131,7 +132,7 @@ pub fn conform_clip(
         verify: false,
         thumbnails_every: None,
         audio: None,
-        smart: crate::render::SmartMode::Never,
+        smart: SmartMode::Never,
     };
     let temp = TempOutput::beside(&target)?;
     let job = RenderJob {

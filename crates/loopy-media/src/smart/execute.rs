@@ -5,25 +5,13 @@
 use super::pieces::{conformed_path, for_packets, parameters, transition_path};
 use super::Profile;
 use crate::error::RenderError;
-use crate::render::RenderJob;
+use crate::job::{RenderJob, SpanRecord};
 use ffmpeg_next as ff;
 use loopy_core::spans::SpanSource;
-use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
-
-/// How one span of a smart render was produced, for the sidecar.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SpanRecord {
-    pub start_frame: u64,
-    pub frames: u64,
-    /// `clip` or `blend`.
-    pub kind: &'static str,
-    /// `copied` (from a conformed clip), `transition_cached` or `transition_encoded`.
-    pub how: &'static str,
-}
 
 /// Transitions the plan needs that are not cached, in the order the output meets
 /// them, encoded by worker threads while the copy proceeds; the copy waits for a
@@ -305,7 +293,7 @@ fn join(
                 SpanSource::Clip { entry } => entry,
                 SpanSource::Blend { from, .. } => from,
             };
-            return Err(crate::render::clip_error(
+            return Err(crate::job::clip_error(
                 plan,
                 entry.min(last),
                 span.start_frame,

@@ -2,7 +2,8 @@
 //! of an encoded piece. Two renders with the same profile share conformed clips and
 //! cached transitions.
 
-use crate::render::{EncoderSettings, Keyframes, RenderOptions, VideoCodec};
+use crate::job::RenderOptions;
+use crate::render::{EncoderSettings, Keyframes, VideoCodec};
 use loopy_core::fit::Fit;
 use loopy_core::{Plan, Rational};
 

@@ -5,9 +5,9 @@
 //! A copy-only render without `--skip-bad` just opens each clip: copying counts every
 //! packet anyway and names a clip whose count is off.
 
-use super::decode::ClipReader;
-use super::{clip_error, clip_path, Substitution};
 use crate::error::RenderError;
+use crate::job::{clip_error, clip_path, Substitution};
+use crate::render::decode::ClipReader;
 use ffmpeg_next::frame::Video;
 use loopy_core::Plan;
 use rayon::prelude::*;
@@ -58,7 +58,9 @@ fn problem_with(plan: &Plan, clip: usize, thorough: bool, verify: bool) -> Optio
             .err()
             .map(|e| format!("cannot open: {e}"));
     }
-    let planned = plan.clips[clip].frames;
+    let planned = plan.clips[clip]
+        .stored_frames
+        .unwrap_or(plan.clips[clip].frames);
     match count_frames(&path) {
         Err(reason) => return Some(reason),
         Ok(found) if found != planned => {
