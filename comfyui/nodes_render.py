@@ -1,5 +1,5 @@
-"""Loopy Render: a plan rendered by the binary (smart render when the library is
-conformed or the output is long) into ComfyUI's output folder, returned as the
+"""Loopy Render: a plan rendered by the binary (smart render when that encodes
+fewer frames than a full one) into ComfyUI's output folder, returned as the
 native VIDEO type so it previews in the node and chains into Save Video."""
 
 from __future__ import annotations

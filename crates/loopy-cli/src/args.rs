@@ -41,6 +41,9 @@ pub enum Command {
     /// Encode every clip once into an output profile, so renders copy clip bodies and
     /// encode only cross-fades (smart render)
     Conform(Box<ConformArgs>),
+    /// What the library's cache holds (every profile with its parameters, size and
+    /// last use), and removing from it: stale entries, a profile, or what exceeds a size
+    Cache(CacheArgs),
     /// Decode a range of a video's frames as raw RGB24 on stdout (for programs)
     Frames(FramesArgs),
     /// Encode raw RGB24 frames from stdin into a clip (for programs)
@@ -187,9 +190,10 @@ pub struct RenderArgs {
     /// auto: copy packets when every clip already matches the output; always: fail if impossible; never
     #[arg(long, default_value = "auto")]
     pub copy: String,
-    /// auto: join conformed clips and encode only cross-fades when the library is
-    /// conformed for this output (or the output is longer than the library); always:
-    /// conform as needed, fail if impossible; never
+    /// auto: join conformed clips and encode only cross-fades when that encodes fewer
+    /// frames than a full render, given what is conformed and cached already (the
+    /// missing clips are conformed on the way); always: conform as needed, fail if
+    /// impossible; never
     #[arg(long, default_value = "auto")]
     pub smart: String,
     /// Also write OUT.thumbs.png, one frame every --thumb-every
@@ -260,10 +264,33 @@ pub struct ConformArgs {
     /// that a render of any plan, whatever its seed, encodes nothing
     #[arg(long)]
     pub transitions: bool,
-    /// Say what is conformed, for which profile, and how much disk it takes
+    /// Say what is conformed, for which profile, and how much disk it takes (as
+    /// `loopy cache DIR`)
     #[arg(long, conflicts_with = "transitions")]
     pub status: bool,
     /// Print a machine summary on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// The clip folder
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub folder: FolderArgs,
+    /// Remove the entries of clips that changed or went away (the folder is scanned),
+    /// left by an older Loopy or half-written, and profile folders left empty
+    #[arg(long)]
+    pub prune: bool,
+    /// Remove one profile (its id as listed, or the start of it)
+    #[arg(long, value_name = "ID")]
+    pub remove: Option<String>,
+    /// Remove entries, least recently used first, until the cache takes at most SIZE
+    /// (e.g. 2G, 500M, 0 for everything)
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
+    /// Print the listing (and what was removed) as JSON on stdout
     #[arg(long)]
     pub json: bool,
 }

@@ -25,6 +25,7 @@ fn main() {
         args::Command::Plan(a) => (commands::plan::run(a), a.json),
         args::Command::Render(a) => (commands::render::run(a), a.json),
         args::Command::Conform(a) => (commands::conform::run(a), a.json),
+        args::Command::Cache(a) => (commands::cache::run(a), a.json),
         args::Command::Frames(a) => (commands::frames::run(a), a.info),
         args::Command::MakeClip(a) => (commands::make_clip::run(a), a.json),
         args::Command::Serve(a) => (commands::serve::run(a), false),

@@ -340,3 +340,139 @@ fn damaged_files_never_crash_hang_or_slip_through() {
         problems.join("\n")
     );
 }
+
+/// Every cache entry a render or a stream copies from (conformed clips, cached
+/// cross-fades) of every profile in `lib`, sorted.
+fn cache_pieces(lib: &Path) -> Vec<PathBuf> {
+    let mut pieces = Vec::new();
+    for kind in ["conformed", "transitions"] {
+        for profile in std::fs::read_dir(lib.join(".loopy").join(kind))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            for file in std::fs::read_dir(profile.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if file.path().extension().is_some_and(|e| e == "mkv") {
+                    pieces.push(file.path());
+                }
+            }
+        }
+    }
+    pieces.sort();
+    pieces
+}
+
+/// Cache entries damaged in the same ways as the clips (one at a time, a random
+/// kind each): a smart render of the same plan and a stream of the library must make
+/// them again and never copy the damage. `LOOPY_CACHE_MUTANTS` (default 12) rounds.
+#[test]
+fn damaged_cache_entries_are_made_again_by_renders_and_streams() {
+    let rounds: usize = std::env::var("LOOPY_CACHE_MUTANTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12);
+    let seed: u64 = std::env::var("LOOPY_MUTATION_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let tmp = shared_tempdir();
+    let lib = tmp.path().join("lib");
+    std::fs::create_dir(&lib).unwrap();
+    for (i, colour) in ["red", "lime", "blue", "yellow"].iter().enumerate() {
+        solid_clip(&lib.join(format!("c{i}.mp4")), colour, "96x54", "2");
+    }
+    let render = |out: &Path| {
+        let run = run_limited(Command::new(loopy_bin()).args([
+            "render",
+            lib.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "-d",
+            "12s",
+            "--crossfade",
+            "6f",
+            "--seed",
+            "3",
+            "--smart",
+            "always",
+            "--force",
+        ]));
+        let run = run.expect("the render did not finish");
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    };
+    let stream = |dir: &Path| {
+        let _ = std::fs::remove_dir_all(dir);
+        let run = run_limited(Command::new(loopy_bin()).args([
+            "serve",
+            lib.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--unpaced",
+            "--stop-after",
+            "8s",
+            "--seed",
+            "3",
+            "--record",
+            dir.to_str().unwrap(),
+        ]));
+        let run = run.expect("the stream did not finish");
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    };
+    // Both fill the cache (two profiles); the render's output is the reference.
+    let reference = tmp.path().join("reference.mp4");
+    render(&reference);
+    stream(&tmp.path().join("stream0"));
+    let mut rng = Rng(seed);
+    let out = tmp.path().join("again.mp4");
+    for round in 0..rounds {
+        let pieces = cache_pieces(&lib);
+        let piece = &pieces[rng.below(pieces.len())];
+        let kind = round % KINDS.len();
+        let original = std::fs::read(piece).unwrap();
+        let damaged = mutate(kind, &original, &original, &mut rng);
+        std::fs::write(piece, &damaged).unwrap();
+        let what = format!("round {round}: {} in {}", KINDS[kind], piece.display());
+        render(&out);
+        assert_eq!(common::frames::decode_errors(&out), "", "{what}");
+        let frames = |p: &Path| ffprobe_frames_and_rate(p).0;
+        assert_eq!(frames(&out), frames(&reference), "{what}");
+        let same = Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(&out)
+            .arg("-i")
+            .arg(&reference)
+            .args(["-lavfi", "psnr=stats_file=-", "-f", "null", "-"])
+            .output()
+            .unwrap();
+        // Every frame at least 40 dB from the reference: no damaged picture copied.
+        let stats = String::from_utf8_lossy(&same.stdout).to_string();
+        assert_eq!(stats.lines().count() as u64, frames(&out), "{what}");
+        for line in stats.lines() {
+            let psnr = line
+                .split_whitespace()
+                .find_map(|f| f.strip_prefix("psnr_avg:"))
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(f64::INFINITY);
+            assert!(psnr > 40.0, "{what}: {line}");
+        }
+        let recording = tmp.path().join(format!("stream{}", round + 1));
+        stream(&recording);
+        assert_eq!(
+            common::frames::decode_errors(&recording.join("stream.m3u8")),
+            "",
+            "{what}"
+        );
+    }
+}

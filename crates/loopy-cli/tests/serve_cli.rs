@@ -734,11 +734,8 @@ fn push_reaches_an_rtmp_receiver_and_comes_back_after_it_restarts() {
     assert!(connections >= 2.0, "{metrics}");
 }
 
-#[test]
-fn a_clip_that_fails_mid_stream_is_replaced_and_announced() {
-    let server = serve(&[]);
-    server.playlist(2);
-    // Listen to the event stream before anything fails.
+/// The lines of the server's event stream, from now on.
+fn listen_to_events(server: &Server) -> std::sync::mpsc::Receiver<String> {
     let events = ureq::get(&server.url("/api/events"))
         .call()
         .expect("event stream");
@@ -753,7 +750,26 @@ fn a_clip_that_fails_mid_stream_is_replaced_and_announced() {
             }
         }
     });
-    // One conformed clip disappears from the cache while the stream runs.
+    rx
+}
+
+/// The data of the next event named `name` (a generous limit: a stall never ends).
+fn next_event(events: &std::sync::mpsc::Receiver<String>, name: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let line = events
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("no {name} event within 60 s"));
+        if line == format!("event: {name}") {
+            return events
+                .recv_timeout(Duration::from_secs(5))
+                .expect("the event's data");
+        }
+    }
+}
+
+/// The conformed pieces of the served library, sorted.
+fn conformed_pieces(server: &Server) -> Vec<std::path::PathBuf> {
     let dir = server._library.as_ref().expect("library").path();
     let conformed = std::fs::read_dir(dir.join(".loopy/conformed"))
         .expect("conformed")
@@ -768,19 +784,68 @@ fn a_clip_that_fails_mid_stream_is_replaced_and_announced() {
         .filter(|p| p.extension().is_some_and(|x| x == "mkv"))
         .collect();
     pieces.sort();
+    pieces
+}
+
+#[test]
+fn a_damaged_piece_is_never_played_and_is_made_again() {
+    let server = serve(&[]);
+    server.playlist(2);
+    let events = listen_to_events(&server);
+    // Bytes overwritten in the middle of every conformed piece, length and time kept.
+    let pieces = conformed_pieces(&server);
+    let mut damaged = Vec::new();
+    for piece in &pieces {
+        let modified = std::fs::metadata(piece).unwrap().modified().unwrap();
+        let mut bytes = std::fs::read(piece).unwrap();
+        let third = bytes.len() / 3;
+        bytes[third..2 * third].fill(0x5a);
+        std::fs::write(piece, &bytes).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(piece)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+        damaged.push(bytes);
+    }
+    // The next clip to play is refused, announced with the reason, and counted.
+    let failed = next_event(&events, "clip_failed");
+    assert!(failed.contains("damaged"), "{failed}");
+    let metrics = server.get("/metrics").into_string().expect("metrics");
+    assert!(
+        metrics.contains("loopy_cache_damaged_total")
+            && !metrics.contains("loopy_cache_damaged_total 0\n"),
+        "no damage counted:\n{metrics}"
+    );
+    // Its piece is made again while the stream goes on: whole, every frame decodes.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let remade = loop {
+        let remade = pieces
+            .iter()
+            .zip(&damaged)
+            .find(|(p, bytes)| std::fs::read(p).is_ok_and(|now| &now != *bytes));
+        if let Some((piece, _)) = remade {
+            break piece.clone();
+        }
+        assert!(Instant::now() < deadline, "no piece was made again");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(common::frames::decode_errors(&remade), "");
+    assert!(ffprobe_frames_and_rate(&remade).0 > 0);
+    assert_eq!(server.ffmpeg_complaints("/live.m3u8", 6), "");
+}
+
+#[test]
+fn a_clip_that_fails_mid_stream_is_replaced_and_announced() {
+    let server = serve(&[]);
+    server.playlist(2);
+    let events = listen_to_events(&server);
+    // One conformed clip disappears from the cache while the stream runs.
+    let pieces = conformed_pieces(&server);
     std::fs::remove_file(&pieces[0]).expect("remove a piece");
     // It is named on the event stream when its turn comes, and the stream goes on.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut failed = None;
-    while failed.is_none() {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("no clip_failed event within 60 s");
-        if line == "event: clip_failed" {
-            failed = rx.recv_timeout(Duration::from_secs(5)).ok();
-        }
-    }
-    let failed = failed.expect("the failure's data");
+    let failed = next_event(&events, "clip_failed");
     assert!(failed.contains("\"reason\""), "{failed}");
     let (_, before) = server.playlist(1);
     assert_eq!(

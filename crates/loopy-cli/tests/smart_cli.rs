@@ -170,6 +170,52 @@ fn pieces(dir: &Path, kind: &str) -> Vec<PathBuf> {
     cache_files(dir, kind, |name| name.ends_with(".mkv"))
 }
 
+/// Pads two MP4 files to the same size with a trailing `free` box (which players
+/// skip): two different clips that only their content tells apart.
+fn pad_to_one_size(a: &Path, b: &Path) {
+    let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+    let target = size(a).max(size(b)) + 8;
+    for path in [a, b] {
+        let pad = target - size(path);
+        let mut free = (pad as u32).to_be_bytes().to_vec();
+        free.extend_from_slice(b"free");
+        free.resize(pad as usize, 0);
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes.extend_from_slice(&free);
+        std::fs::write(path, bytes).unwrap();
+    }
+    assert_eq!(size(a), size(b));
+}
+
+/// Overwrites the middle third of a file with other bytes, keeping its length and
+/// putting its modification time back.
+fn scribble(path: &Path) {
+    let modified = std::fs::metadata(path).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(path).unwrap();
+    let third = bytes.len() / 3;
+    for (i, b) in bytes[third..2 * third].iter_mut().enumerate() {
+        *b = (i as u8).wrapping_mul(151).wrapping_add(17);
+    }
+    std::fs::write(path, bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+}
+
+/// Cuts a file to half its length.
+fn cut_in_half(path: &Path) {
+    let len = std::fs::metadata(path).unwrap().len();
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+}
+
 /// Pieces being written (temporary files).
 fn being_written(dir: &Path, kind: &str) -> usize {
     cache_files(dir, kind, |name| name.ends_with(".tmp")).len()
@@ -286,10 +332,11 @@ fn the_path_is_chosen_and_said() {
     ]);
     assert!(short.status.success(), "{}", stderr(&short));
     assert_eq!(json(&short)["path"], "full");
-    assert!(json(&short)["path_reason"]
-        .as_str()
-        .unwrap()
-        .contains("not conformed"));
+    let reason = json(&short)["path_reason"].as_str().unwrap().to_string();
+    assert!(
+        reason.contains("clips first") && reason.contains("would encode"),
+        "{reason}"
+    );
     // Longer than the library: conforming pays for itself, so auto conforms.
     let long = tmp.path().join("long.mp4");
     let s = render(&lib, &long, &["--seed", "1", "--audio", "clips"]);
@@ -417,8 +464,21 @@ fn interrupted_conform(signal: &str) {
     let tmp = shared_tempdir();
     let lib = tmp.path().join("lib");
     std::fs::create_dir_all(&lib).unwrap();
+    // Six different clips (clips with the same content share one piece).
     for i in 0..6 {
-        make_clip(&lib.join(format!("k{i}.mp4")), "640x360", "30", "4", H264);
+        let hue = format!("hue=h={}", i * 60);
+        let path = lib.join(format!("k{i}.mp4"));
+        let mut args = vec![
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=640x360:r=30:d=4",
+            "-vf",
+            &hue,
+        ];
+        args.extend_from_slice(H264);
+        args.push(path.to_str().unwrap());
+        ffmpeg(&args);
     }
     let mut child = Command::new(loopy_bin())
         .args(["conform", lib.to_str().unwrap(), "--preset", "medium"])
@@ -542,6 +602,22 @@ fn exact_lengths_and_changed_clips_on_the_smart_path() {
     let tmp = shared_tempdir();
     let lib = tmp.path().join("lib");
     library(&lib);
+    // A clip to replace c0 with later, both padded to one size.
+    let replacement = tmp.path().join("bars.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "smptebars=s=128x72:r=30:d=2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        replacement.to_str().unwrap(),
+    ]);
+    pad_to_one_size(&lib.join("c0.mp4"), &replacement);
     // --exact trims the last entry inside a GOP: still copied, to the frame.
     let exact = tmp.path().join("exact.mp4");
     let run = loopy(&[
@@ -566,21 +642,18 @@ fn exact_lengths_and_changed_clips_on_the_smart_path() {
     assert_eq!(s["frames"].as_u64(), Some(519));
     assert_eq!(ffprobe_frames_and_rate(&exact).0, 519);
     assert_eq!(decode_errors(&exact), "");
-    // A clip replaced after conforming is conformed again: the smart output shows the
-    // new picture, as the full render of the same plan does.
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "smptebars=s=128x72:r=30:d=2",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        lib.join("c0.mp4").to_str().unwrap(),
-    ]);
+    // A clip replaced after conforming by another of the same size, its modification
+    // time put back (`touch -r`), is conformed again: the smart output shows the new
+    // picture, as the full render of the same plan does.
+    let original = lib.join("c0.mp4");
+    let modified = std::fs::metadata(&original).unwrap().modified().unwrap();
+    std::fs::copy(&replacement, &original).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&original)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
     let (smart, full) = (
         tmp.path().join("new-smart.mp4"),
         tmp.path().join("new-full.mp4"),
@@ -618,10 +691,8 @@ fn a_read_only_library_renders_in_full() {
     ]);
     assert!(run.status.success(), "{}", stderr(&run));
     assert_eq!(json(&run)["path"], "full");
-    assert!(json(&run)["path_reason"]
-        .as_str()
-        .unwrap()
-        .contains("conform cache"));
+    let reason = json(&run)["path_reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("cannot write the cache"), "{reason}");
 }
 
 #[test]
@@ -743,4 +814,229 @@ fn an_interrupted_smart_render_leaves_no_transition_a_later_run_would_use() {
         );
         assert_eq!(decode_errors(&out), "");
     }
+}
+
+#[test]
+fn damaged_cache_entries_are_made_again_and_never_copied() {
+    let tmp = shared_tempdir();
+    let lib = tmp.path().join("lib");
+    library(&lib);
+    let first = tmp.path().join("first.mp4");
+    let s = render(&lib, &first, &["--seed", "2", "--smart", "always"]);
+    assert_eq!(s["path"], "smart");
+    // One conformed clip cut short, one cached cross-fade overwritten in place.
+    let conformed = pieces(&lib, "conformed");
+    let transitions = pieces(&lib, "transitions");
+    assert!(!transitions.is_empty());
+    cut_in_half(&conformed[0]);
+    scribble(&transitions[0]);
+    // The same plan again: both are made again, the output is whole and the same.
+    let again = tmp.path().join("again.mp4");
+    let s = render(&lib, &again, &["--seed", "2", "--smart", "always"]);
+    assert_eq!(s["path"], "smart");
+    assert_eq!(s["clips_conformed"].as_u64(), Some(1), "{s}");
+    assert!(s["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["how"] == "transition_encoded"));
+    assert_eq!(
+        ffprobe_frames_and_rate(&again).0,
+        ffprobe_frames_and_rate(&first).0
+    );
+    assert_eq!(decode_errors(&again), "");
+    assert!(
+        psnr(&again, &first) > 40.0,
+        "the re-made pieces show the same"
+    );
+    // `conform --verify` finds damage and repairs it, clips and cross-fades.
+    let conform = |extra: &[&str]| {
+        let mut args = vec![
+            "conform",
+            lib.to_str().unwrap(),
+            "--crossfade",
+            "6f",
+            "--gop",
+            "20",
+            "--transitions",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let run = loopy(&args);
+        assert!(run.status.success(), "{}", stderr(&run));
+        json(&run)
+    };
+    let warm = conform(&[]);
+    assert_eq!(warm["report"]["repaired"].as_u64(), Some(0), "{warm}");
+    scribble(&pieces(&lib, "conformed")[1]);
+    scribble(&pieces(&lib, "transitions")[2]);
+    let repaired = conform(&["--verify"]);
+    assert_eq!(
+        repaired["report"]["repaired"].as_u64(),
+        Some(1),
+        "{repaired}"
+    );
+    assert_eq!(
+        repaired["transitions"]["repaired"].as_u64(),
+        Some(1),
+        "{repaired}"
+    );
+    let clean = conform(&["--verify"]);
+    assert_eq!(clean["report"]["repaired"].as_u64(), Some(0));
+    assert_eq!(clean["report"]["conformed"].as_u64(), Some(0));
+    assert_eq!(clean["transitions"]["encoded"].as_u64(), Some(0));
+}
+
+#[test]
+fn auto_uses_what_is_conformed_and_says_what_was_copied() {
+    let tmp = shared_tempdir();
+    let lib = tmp.path().join("lib");
+    library(&lib);
+    // Three of the four clips conformed (into the profile a render will use).
+    let part = loopy(&[
+        "conform",
+        lib.to_str().unwrap(),
+        "--max",
+        "3",
+        "--crossfade",
+        "6f",
+        "--gop",
+        "20",
+    ]);
+    assert!(part.status.success(), "{}", stderr(&part));
+    // A render shorter than the library: smart, because little is left to encode.
+    let out = tmp.path().join("short.mp4");
+    let run = loopy(&[
+        "render",
+        lib.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-d",
+        "6s",
+        "--crossfade",
+        "6f",
+        "--gop",
+        "20",
+        "--seed",
+        "1",
+        "--json",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let s = json(&run);
+    assert_eq!(s["path"], "smart", "{s}");
+    let (frames, copied, encoded) = (
+        s["frames"].as_u64().unwrap(),
+        s["frames_copied"].as_u64().unwrap(),
+        s["frames_encoded"].as_u64().unwrap(),
+    );
+    assert_eq!(copied + encoded, frames);
+    assert!(copied > 0 && encoded > 0, "{s}");
+    let reason = s["path_reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("{copied} of {frames} frames copied")),
+        "{reason}"
+    );
+    assert_eq!(ffprobe_frames_and_rate(&out).0, frames);
+}
+
+#[test]
+fn the_cache_is_listed_pruned_capped_and_left_alone_while_in_use() {
+    let tmp = shared_tempdir();
+    let lib = tmp.path().join("lib");
+    library(&lib);
+    let cache = |extra: &[&str]| {
+        let mut args = vec!["cache", lib.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        loopy(&args)
+    };
+    // A render that goes full leaves no profile behind.
+    let short = tmp.path().join("short.mp4");
+    let full = loopy(&[
+        "render",
+        lib.to_str().unwrap(),
+        "-o",
+        short.to_str().unwrap(),
+        "-d",
+        "2s",
+        "--crossfade",
+        "6f",
+    ]);
+    assert!(full.status.success(), "{}", stderr(&full));
+    assert!(stderr(&full).contains("full"), "{}", stderr(&full));
+    let listing = json(&cache(&["--json"]));
+    assert_eq!(
+        listing["profiles"].as_array().unwrap().len(),
+        0,
+        "{listing}"
+    );
+    // Two profiles that differ only in CRF: listed apart, with every parameter.
+    for crf in ["20", "30"] {
+        let run = loopy(&[
+            "conform",
+            lib.to_str().unwrap(),
+            "--crossfade",
+            "6f",
+            "--crf",
+            crf,
+            "--transitions",
+        ]);
+        assert!(run.status.success(), "{}", stderr(&run));
+    }
+    let text = stdout(&cache(&[]));
+    assert!(text.contains("crf 20") && text.contains("crf 30"), "{text}");
+    assert!(text.contains("4 clips, 12 transitions"), "{text}");
+    let listing = json(&cache(&["--json"]));
+    let profiles = listing["profiles"].as_array().unwrap().clone();
+    assert_eq!(profiles.len(), 2);
+    for p in &profiles {
+        assert!(p["bytes"].as_u64().unwrap() > 0);
+        assert!(p["last_used"].as_u64().is_some());
+        assert_eq!(p["in_use"], false);
+    }
+    // A clip goes away: --prune removes its piece and its six cross-fades.
+    std::fs::remove_file(lib.join("c3.mp4")).unwrap();
+    let pruned = json(&cache(&["--prune", "--json"]));
+    assert_eq!(
+        pruned["removed"]["entries"].as_u64(),
+        Some(2 * 7),
+        "{pruned}"
+    );
+    assert!(stdout(&cache(&[])).contains("3 clips, 6 transitions"));
+    // A profile in use (a process holds its lock, as a render or stream does) is
+    // not removed.
+    let id = profiles[0]["id"].as_str().unwrap().to_string();
+    let lock = lib.join(".loopy/conformed").join(&id).join("lock");
+    let mut holder = Command::new("flock")
+        .args(["--shared", "--no-fork"])
+        .arg(&lock)
+        .args(["--command", "echo held; exec sleep 600"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "held");
+    let refused = cache(&["--remove", &id]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("in use"), "{}", stderr(&refused));
+    let listing = json(&cache(&["--json"]));
+    assert!(listing["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["id"] == id.as_str() && p["in_use"] == true));
+    // A size cap removes the least recently used entries of the other profile only.
+    let capped = json(&cache(&["--max-size", "0", "--json"]));
+    assert_eq!(capped["removed"]["busy"][0], id.as_str(), "{capped}");
+    let left = capped["profiles"].as_array().unwrap();
+    assert_eq!(left.len(), 1, "{capped}");
+    assert_eq!(left[0]["id"], id.as_str());
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let gone = cache(&["--remove", &id[..6], "--json"]);
+    assert!(gone.status.success(), "{}", stderr(&gone));
+    assert_eq!(json(&gone)["profiles"].as_array().unwrap().len(), 0);
 }

@@ -98,6 +98,17 @@ pub struct Substitution {
     pub reason: String,
 }
 
+impl SpanRecord {
+    /// Frames of `records` copied from pieces that were in the cache already.
+    pub fn copied_frames(records: &[SpanRecord]) -> u64 {
+        records
+            .iter()
+            .filter(|r| matches!(r.how, "copied" | "transition_cached"))
+            .map(|r| r.frames)
+            .sum()
+    }
+}
+
 /// What a finished render reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct RenderSummary {
@@ -110,6 +121,12 @@ pub struct RenderSummary {
     /// `copy`, `smart` or `full`, and why.
     pub path: &'static str,
     pub path_reason: String,
+    /// Frames whose packets were copied (from the clips, or from pieces cached before
+    /// this render) and frames encoded by it.
+    pub frames_copied: u64,
+    pub frames_encoded: u64,
+    /// Clips a smart render conformed before joining.
+    pub clips_conformed: usize,
     pub output_bytes: u64,
     /// How each span was made (smart render only).
     #[serde(skip_serializing_if = "Vec::is_empty")]

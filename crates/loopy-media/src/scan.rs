@@ -2,7 +2,7 @@
 //! entries, probes the rest in parallel (one file per core), applies the manifest's
 //! tags and weights, and collects every rejected file with its reason.
 
-use crate::cache;
+use crate::cache::catalog as cache;
 use crate::error::ScanError;
 use crate::probe::probe_clip;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
@@ -105,7 +105,7 @@ pub fn scan_folder(
                 catalog.clips.push(clip);
             }
             Err(skip) => {
-                damaged.extend(skip.damage);
+                damaged.extend(skip.damage.map(|d| *d));
                 catalog.skipped.push(SkippedFile {
                     path: rel,
                     reason: skip.reason,
@@ -140,7 +140,7 @@ pub fn scan_folder(
 /// Why a file is skipped, and its damage for the cache when verification found it.
 struct Skip {
     reason: String,
-    damage: Option<cache::DamagedFile>,
+    damage: Option<Box<cache::DamagedFile>>,
 }
 
 impl From<String> for Skip {
@@ -162,18 +162,28 @@ fn examine(root: &Path, rel: &str, cached: &cache::Cached, verify: bool) -> Exam
     let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read: {e}"))?;
     let size = meta.len();
     let mtime_ns = crate::fingerprint::modified_ns(&meta);
-    if let Some(damage) = cached.damage(rel, size, mtime_ns) {
+    // Size and time say nothing of a file replaced with its modification time put
+    // back: a cached verdict also needs the content fingerprint (192 KiB read) to
+    // match. Reading it also tells an unreadable file at once.
+    let fingerprint =
+        crate::fingerprint::fingerprint(&path).map_err(|e| format!("cannot read: {e}"))?;
+    if let Some(damage) = cached
+        .damage(rel, size, mtime_ns)
+        .filter(|d| d.fingerprint == fingerprint)
+    {
         return Err(Skip {
             reason: damage.reason.clone(),
-            damage: Some(damage.clone()),
+            damage: Some(Box::new(damage.clone())),
         });
     }
-    let reusable = cache::reusable(cached, rel, size, mtime_ns)
-        // A cached entry says nothing about today's permissions.
-        .filter(|_| std::fs::File::open(&path).is_ok());
+    let reusable =
+        cache::reusable(cached, rel, size, mtime_ns).filter(|c| c.fingerprint == fingerprint);
     let (mut clip, from_cache) = match reusable {
         Some(clip) => (clip.clone(), true),
-        None => (probe(&path, rel, size, mtime_ns)?, false),
+        None => (
+            probe(&path, rel, size, mtime_ns, fingerprint.clone())?,
+            false,
+        ),
     };
     if !verify || clip.verified {
         return Ok((clip, from_cache));
@@ -186,12 +196,13 @@ fn examine(root: &Path, rel: &str, cached: &cache::Cached, verify: bool) -> Exam
         Err(damage) => {
             let reason = damage.to_string();
             Err(Skip {
-                damage: Some(cache::DamagedFile {
+                damage: Some(Box::new(cache::DamagedFile {
                     path: rel.to_string(),
                     size,
                     mtime_ns,
+                    fingerprint,
                     reason: reason.clone(),
-                }),
+                })),
                 reason,
             })
         }
@@ -199,10 +210,14 @@ fn examine(root: &Path, rel: &str, cached: &cache::Cached, verify: bool) -> Exam
 }
 
 /// Probes a file into a catalog entry (tags and weights come later, from the manifest).
-fn probe(path: &Path, rel: &str, size: u64, mtime_ns: i128) -> Result<ClipInfo, String> {
+fn probe(
+    path: &Path,
+    rel: &str,
+    size: u64,
+    mtime_ns: i128,
+    fingerprint: String,
+) -> Result<ClipInfo, String> {
     let probed = probe_clip(path).map_err(|e| e.to_string())?;
-    let fingerprint =
-        crate::fingerprint::fingerprint(path).map_err(|e| format!("cannot read: {e}"))?;
     let seamless_score = probed.tail.distance(&probed.head);
     Ok(ClipInfo {
         path: rel.to_string(),

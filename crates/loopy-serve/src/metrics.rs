@@ -169,6 +169,12 @@ pub fn render(shared: &Shared) -> String {
         "Clips that failed mid-stream and were replaced",
         get(&c.clip_failures) as f64,
     );
+    metric(
+        "loopy_cache_damaged_total",
+        "counter",
+        "Cache entries that failed their checksum before use and were made again",
+        get(&c.cache_damaged) as f64,
+    );
     text
 }
 

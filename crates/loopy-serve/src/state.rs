@@ -47,6 +47,9 @@ pub struct Counters {
     pub bytes_served: AtomicU64,
     pub errors: AtomicU64,
     pub clip_failures: AtomicU64,
+    /// Cache entries (conformed clips, cross-fades) that failed their check when the
+    /// stream was about to play them; each is made again.
+    pub cache_damaged: AtomicU64,
     /// Gauge: how far ahead of its schedule the latest frame was made, in
     /// microseconds (about 0 when paced, below 0 when late).
     pub drift_micros: std::sync::atomic::AtomicI64,

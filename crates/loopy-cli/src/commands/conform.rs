@@ -6,13 +6,14 @@
 use super::render::Encoding;
 use crate::args::ConformArgs;
 use crate::exit::usage;
-use crate::output::{print_json, say};
+use crate::output::{count, print_json, say};
 use anyhow::Result;
 use loopy_core::catalog::most_common;
 use loopy_core::plan::PlanClip;
 use loopy_core::spec::CrossfadeSpec;
 use loopy_core::{Plan, Rational};
 use loopy_media::job::{CopyMode, RenderOptions, SmartMode};
+use loopy_media::smart::conform::ConformOptions;
 use loopy_media::smart::transition::warm_transitions;
 use loopy_media::smart::{conform_clips, Profile};
 use std::path::Path;
@@ -47,7 +48,10 @@ pub fn run(args: &ConformArgs) -> Result<()> {
         &profile,
         &interrupt.cancel,
         &bar,
-        true,
+        ConformOptions {
+            prune_stale: true,
+            verify: args.folder.verify,
+        },
     );
     bar.finish();
     let done = interrupt.exit_if_cancelled(
@@ -62,6 +66,7 @@ pub fn run(args: &ConformArgs) -> Result<()> {
             &profile,
             &interrupt.cancel,
             &bar,
+            args.folder.verify,
         );
         bar.finish();
         Some(interrupt.exit_if_cancelled(
@@ -80,20 +85,31 @@ pub fn run(args: &ConformArgs) -> Result<()> {
             "wall_s": started.elapsed().as_secs_f64(),
         }));
     }
+    let repaired = |n: usize| {
+        if n > 0 {
+            format!(" ({n} of them damaged in the cache)")
+        } else {
+            String::new()
+        }
+    };
     let transitions = warmed.map_or(String::new(), |w| {
         format!(
-            "; {} cross-fades encoded, {} already were",
-            w.encoded, w.cached
+            "; {} encoded{}, {} already were",
+            count(w.encoded as u64, "cross-fade"),
+            repaired(w.repaired),
+            w.cached
         )
     });
+    let bytes = loopy_media::cache::usage::profile_bytes(Path::new(&catalog.root), &profile.id());
     say(
         &format!(
-            "profile {}: {} clips conformed, {} already were, {} stale removed{transitions}; {:.1} MB in {:.1} s",
+            "profile {}: {} conformed{}, {} already were, {} stale removed{transitions}; {:.1} MB in {:.1} s",
             profile.id(),
-            done.conformed,
+            count(done.conformed as u64, "clip"),
+            repaired(done.repaired),
             done.reused,
             done.pruned,
-            done.bytes as f64 / 1e6,
+            bytes as f64 / 1e6,
             started.elapsed().as_secs_f64()
         ),
         false,
@@ -139,44 +155,12 @@ pub fn library_profile(
     Ok((clips, profile))
 }
 
+/// `conform --status`: the cache's listing, as `loopy cache DIR` prints it.
 fn status(dir: &Path, json: bool) -> Result<()> {
     let root = std::fs::canonicalize(dir).map_err(|e| usage(format!("{}: {e}", dir.display())))?;
-    let profiles = loopy_media::smart::conform::status(&root);
+    let profiles = loopy_media::cache::usage::profiles(&root);
     if json {
         return print_json(&profiles);
     }
-    if profiles.is_empty() {
-        return say("nothing is conformed in this folder", false);
-    }
-    for p in &profiles {
-        let what = p
-            .profile
-            .as_ref()
-            .map_or("unknown profile".to_string(), |f| {
-                format!(
-                    "{} {}x{} {} fps, {} fit, crossfade {}f, GOP {}",
-                    f.codec,
-                    f.width,
-                    f.height,
-                    f.fps,
-                    serde_json::to_value(f.fit)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default(),
-                    f.crossfade,
-                    f.gop
-                )
-            });
-        say(
-            &format!(
-                "{}: {what}: {} clips, {} transitions, {:.1} MB",
-                p.id,
-                p.clips,
-                p.transitions,
-                p.bytes as f64 / 1e6
-            ),
-            false,
-        )?;
-    }
-    Ok(())
+    super::cache::print_listing(&profiles)
 }

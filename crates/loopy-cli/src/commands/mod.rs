@@ -1,5 +1,6 @@
 //! One module per subcommand, plus the folder scan they share.
 
+pub mod cache;
 pub mod conform;
 pub mod folder;
 pub mod frames;

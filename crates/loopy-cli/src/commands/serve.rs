@@ -53,7 +53,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         &profile,
         &interrupt.cancel,
         &bar,
-        false,
+        loopy_media::smart::conform::ConformOptions::default(),
     );
     bar.finish();
     let conformed = interrupt

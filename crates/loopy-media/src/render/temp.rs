@@ -18,24 +18,34 @@ pub fn remove_active_temp_files() {
     }
 }
 
+/// The process that wrote a temporary output named `.NAME.loopy-PID-N.tmp` (or
+/// `.NAME.loopy-PID.tmp`, as earlier versions named them).
+pub fn writer_pid(file_name: &str) -> Option<u32> {
+    let (_, tail) = file_name
+        .strip_prefix('.')?
+        .strip_suffix(".tmp")?
+        .rsplit_once(".loopy-")?;
+    tail.split('-').next()?.parse().ok()
+}
+
+/// Whether a temporary file was left by a process that no longer runs.
+pub fn writer_is_dead(pid: u32) -> bool {
+    pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// Removes temporary files that killed renders (SIGKILL, power loss) left in `dir`,
-/// whatever their target: `.NAME.loopy-PID.tmp` whose process no longer runs.
+/// whatever their target: `.NAME.loopy-PID-N.tmp` whose process no longer runs.
 fn remove_stale(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
-        let file = entry.file_name();
-        let Some(pid) = file
+        let dead = entry
+            .file_name()
             .to_str()
-            .filter(|f| f.starts_with('.'))
-            .and_then(|f| f.strip_suffix(".tmp"))
-            .and_then(|rest| rest.rsplit_once(".loopy-"))
-            .and_then(|(_, pid)| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            .and_then(writer_pid)
+            .is_some_and(writer_is_dead);
+        if dead {
             let _ = std::fs::remove_file(entry.path());
         }
     }
@@ -47,8 +57,9 @@ pub struct TempOutput {
 }
 
 impl TempOutput {
-    /// `.NAME.loopy-PID.tmp` beside `target`, keeping the extension out of the way
-    /// of players and file managers.
+    /// `.NAME.loopy-PID-N.tmp` beside `target`, keeping the extension out of the way
+    /// of players and file managers; `N` counts within the process, so that threads
+    /// making the same entry at once (two clips with the same content) never share one.
     pub fn beside(target: &Path) -> Result<Self, RenderError> {
         let dir = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -59,7 +70,9 @@ impl TempOutput {
             .and_then(|n| n.to_str())
             .unwrap_or("output");
         remove_stale(&dir);
-        let path = dir.join(format!(".{name}.loopy-{}.tmp", std::process::id()));
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!(".{name}.loopy-{}-{n}.tmp", std::process::id()));
         // Fail early, with the folder's name, if it cannot be written.
         std::fs::File::create(&path).map_err(|source| RenderError::Io {
             path: dir.clone(),

@@ -3,14 +3,17 @@
 //! library's cache (`smart`), or every frame through the pipeline
 //! (`render::pipeline`); the finished file is moved into place only when complete.
 
+pub mod choice;
 pub mod preflight;
 
 use crate::error::RenderError;
 use crate::job::{
-    beside, AudioSource, CopyMode, RenderJob, RenderOptions, RenderSummary, SmartMode,
+    beside, AudioSource, CopyMode, RenderJob, RenderOptions, RenderSummary, SmartMode, SpanRecord,
     TimelineEntry,
 };
 use crate::render::{copy, pipeline, temp, Container, VideoCodec};
+use crate::smart::conform::{ConformOptions, ConformReport};
+use choice::Choice;
 use loopy_core::spans::{spans, SpanMode, SpanSource};
 use loopy_core::timeline::Placement;
 use loopy_core::Plan;
@@ -105,27 +108,45 @@ pub fn render(
     if copied {
         work.iter_mut().for_each(|s| s.mode = SpanMode::Copy);
     }
-    let smart = if copied {
-        Err(String::new())
+    let mut choice = if copied {
+        None
     } else {
-        choose_smart(&plan, opts)?
+        Some(choice::choose(&plan, opts, &work)?)
     };
-    if let Ok(profile) = &smart {
+    // A smart render holds the profile (so `loopy cache` leaves it alone) while it
+    // conforms what is missing and joins the pieces.
+    let mut conformed = ConformReport::default();
+    let mut _in_use = None;
+    if let Some(Choice::Smart { profile, .. }) = &choice {
         let used: std::collections::BTreeSet<usize> = plan.sequence.iter().copied().collect();
         let clips: Vec<_> = used.iter().map(|&c| plan.clips[c].clone()).collect();
-        crate::smart::conform_clips(
+        let lock = profile.share(Path::new(&plan.root))?;
+        match crate::smart::conform_clips(
             Path::new(&plan.root),
             &clips,
             profile,
             cancel,
             on_conform,
-            false,
-        )?;
-        for span in work
-            .iter_mut()
-            .filter(|s| matches!(s.source, SpanSource::Clip { .. }))
-        {
-            span.mode = SpanMode::Copy;
+            ConformOptions::default(),
+        ) {
+            Ok(report) => {
+                conformed = report;
+                for span in work
+                    .iter_mut()
+                    .filter(|s| matches!(s.source, SpanSource::Clip { .. }))
+                {
+                    span.mode = SpanMode::Copy;
+                }
+                _in_use = Some(lock);
+            }
+            // Chosen for speed only: a clip that cannot be conformed (damage found
+            // while decoding it) goes through the full render, which names it or,
+            // with --skip-bad, replaces it.
+            Err(e) if opts.smart == SmartMode::Auto && !matches!(e, RenderError::Cancelled) => {
+                tracing::warn!("conforming failed, rendering in full: {e}");
+                choice = Some(Choice::Full(format!("conforming failed: {e}")));
+            }
+            Err(e) => return Err(e),
         }
     }
     let temp = temp::TempOutput::beside(&opts.output)?;
@@ -140,25 +161,31 @@ pub fn render(
     let mut substitutions = checked.substitutions;
     let mut span_records = Vec::new();
     let mut thumbnails = None;
-    let (frames, path, path_reason) = match (&smart, copied) {
-        (_, true) => (
-            copy::run(&job, cancel, on_progress)?,
-            "copy",
-            "every clip already matches the output".to_string(),
-        ),
-        (Ok(profile), false) => {
-            let (frames, records) = crate::smart::execute::run(&job, profile, cancel, on_progress)?;
-            span_records = records;
+    let (frames, path, path_reason, frames_copied) = match choice {
+        None => {
+            let frames = copy::run(&job, cancel, on_progress)?;
             (
                 frames,
-                "smart",
-                format!(
-                    "clips conformed to profile {}; only cross-fades encoded",
-                    profile.id()
-                ),
+                "copy",
+                "every clip already matches the output".to_string(),
+                frames,
             )
         }
-        (Err(why_not_smart), false) => {
+        Some(Choice::Smart { profile, why }) => {
+            let (frames, records) =
+                crate::smart::execute::run(&job, &profile, cancel, on_progress)?;
+            let copied = SpanRecord::copied_frames(&records);
+            let reason = format!(
+                "{} of {frames} frames copied from the cache of profile {}, {} encoded now{}; {why}",
+                copied,
+                profile.id(),
+                frames - copied,
+                what_was_encoded(&records, conformed.conformed),
+            );
+            span_records = records;
+            (frames, "smart", reason, copied)
+        }
+        Some(Choice::Full(why_not_smart)) => {
             let made = pipeline::run(&job, cancel, on_progress)?;
             substitutions.extend(made.substitutions);
             thumbnails = made.thumbnails;
@@ -166,6 +193,7 @@ pub fn render(
                 made.frames,
                 "full",
                 format!("{not_copied}; not smart: {why_not_smart}"),
+                0,
             )
         }
     };
@@ -189,6 +217,9 @@ pub fn render(
         copied,
         path,
         path_reason,
+        frames_copied,
+        frames_encoded: frames - frames_copied,
+        clips_conformed: conformed.conformed,
         output_bytes,
         spans: span_records,
         timeline: timeline_of(&plan, &placements),
@@ -197,63 +228,40 @@ pub fn render(
     })
 }
 
-/// Whether to render by joining conformed clips: `Ok(Ok(profile))` when smart,
-/// `Ok(Err(reason))` when not, an error when `--smart always` cannot be honoured.
-fn choose_smart(
-    plan: &Plan,
-    opts: &RenderOptions,
-) -> Result<Result<crate::smart::Profile, String>, RenderError> {
-    if opts.smart == SmartMode::Never {
-        return Ok(Err("--smart never".into()));
-    }
-    let profile = match smart_profile(plan, opts) {
-        Ok(profile) => profile,
-        Err(reason) if opts.smart == SmartMode::Always => {
-            return Err(RenderError::Usage(format!(
-                "--smart always is impossible: {reason}"
-            )))
-        }
-        Err(reason) => return Ok(Err(reason)),
-    };
-    if opts.smart == SmartMode::Always {
-        return Ok(Ok(profile));
-    }
-    let root = Path::new(&plan.root);
-    let conformed = plan
-        .sequence
-        .iter()
-        .all(|&c| crate::smart::pieces::conformed_path(&profile, root, &plan.clips[c]).exists());
-    let library_s: f64 = plan.clips.iter().map(|c| c.duration_s).sum();
-    let output_s = plan.fps_rational.seconds(plan.stats.total_frames);
-    if conformed || output_s > library_s {
-        Ok(Ok(profile))
-    } else {
-        Ok(Err(format!(
-            "the library is not conformed for this profile and the output ({output_s:.0} s) is shorter than the library ({library_s:.0} s); `loopy conform` or --smart always"
-        )))
-    }
-}
-
-/// The profile of a smart render of `plan`, or why there can be none.
-fn smart_profile(plan: &Plan, opts: &RenderOptions) -> Result<crate::smart::Profile, String> {
-    let profile = crate::smart::Profile::for_render(plan, opts)?;
-    // A conformed clip is re-timed from its first frame: entries that start between two
-    // output frames are rendered in blocks (`smart::blocks`). When no entry lands on
-    // whole frames, there is nothing to copy.
-    if !crate::smart::blocks::aligned_entries(plan, &profile)
-        .iter()
-        .any(|&aligned| aligned)
-    {
-        return Err(format!(
-            "no entry lands on whole output frames at {} fps (clip rates that do not divide evenly)",
-            plan.fps_rational
+/// `(2 cross-fades, 1 block of clips at uneven rates; 3 clips conformed first)`:
+/// what a smart render encoded, for its summary line.
+fn what_was_encoded(records: &[SpanRecord], clips_conformed: usize) -> String {
+    let count = |how: &str| records.iter().filter(|r| r.how == how).count();
+    let mut parts = Vec::new();
+    let fades = count("transition_encoded");
+    if fades > 0 {
+        parts.push(format!(
+            "{fades} cross-fade{}",
+            if fades == 1 { "" } else { "s" }
         ));
     }
-    // The pieces live in the clip folder: a read-only library renders in full.
-    let root = Path::new(&plan.root);
-    std::fs::create_dir_all(profile.conformed_dir(root))
-        .map_err(|e| format!("cannot write the conform cache in {}: {e}", root.display()))?;
-    Ok(profile)
+    let rendered: u64 = records
+        .iter()
+        .filter(|r| r.how == "rendered")
+        .map(|r| r.frames)
+        .sum();
+    if rendered > 0 {
+        parts.push(format!(
+            "{rendered} frames of entries between output frames (clip rates that do not divide evenly)"
+        ));
+    }
+    let mut text = if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    };
+    if clips_conformed > 0 {
+        text.push_str(&format!(
+            "; {clips_conformed} clip{} conformed first",
+            if clips_conformed == 1 { "" } else { "s" }
+        ));
+    }
+    text
 }
 
 /// Says what the output will not carry that the clips have: their sound (unless

@@ -88,9 +88,11 @@ fn problem_with(plan: &Plan, clip: usize, thorough: bool, verify: bool) -> Optio
     None
 }
 
-/// Whether the file is no longer the one planned: another size, or another
-/// modification time and content. A plan from an older Loopy (no size recorded)
-/// is only checked by frame count.
+/// Whether the file is no longer the one planned: another size or other content
+/// (its fingerprint, read every time: a clip replaced by one of the same size with
+/// its modification time put back is still another clip, and smart render keys its
+/// cache by content). A plan from an older Loopy (no size recorded) is only checked
+/// by frame count.
 fn changed_since_planning(
     clip: &loopy_core::plan::PlanClip,
     path: &std::path::Path,
@@ -106,10 +108,9 @@ fn changed_since_planning(
             clip.size
         ));
     }
-    if crate::fingerprint::modified_ns(&meta) == clip.mtime_ns || clip.fingerprint.is_empty() {
+    if clip.fingerprint.is_empty() {
         return None;
     }
-    // Touched: the content decides.
     match crate::fingerprint::fingerprint(path) {
         Ok(now) if now == clip.fingerprint => None,
         Ok(_) => Some("replaced since planning: same size, other content (plan again)".into()),
@@ -177,6 +178,20 @@ fn recorded_wrongly(clip: &loopy_core::plan::PlanClip, path: &std::path::Path) -
     None
 }
 
+/// The plan with the content fingerprint of every used clip filled in where an
+/// older plan recorded none (the cache of smart render is keyed by it).
+fn with_fingerprints(plan: &Plan, used: &[usize]) -> Plan {
+    let mut plan = plan.clone();
+    for &c in used {
+        if plan.clips[c].fingerprint.is_empty() {
+            if let Ok(print) = crate::fingerprint::fingerprint(&clip_path(&plan, c)) {
+                plan.clips[c].fingerprint = print;
+            }
+        }
+    }
+    plan
+}
+
 /// Checks every clip the plan uses (in parallel: `verify` decodes whole clips), then
 /// fails on the first bad entry or, with `skip_bad`, replaces bad clips.
 pub fn check(
@@ -186,13 +201,7 @@ pub fn check(
     verify: bool,
 ) -> Result<Checked, RenderError> {
     let thorough = skip_bad || !copy_only || verify;
-    let used: Vec<usize> = plan
-        .sequence
-        .iter()
-        .copied()
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let used = clips_used(plan);
     let mut verdicts: BTreeMap<usize, Option<String>> = used
         .par_iter()
         .map(|&clip| (clip, problem_with(plan, clip, thorough, verify)))
@@ -200,7 +209,7 @@ pub fn check(
     let bad_entry = plan.sequence.iter().position(|c| verdicts[c].is_some());
     let Some(first_bad) = bad_entry else {
         return Ok(Checked {
-            plan: plan.clone(),
+            plan: with_fingerprints(plan, &used),
             substitutions: Vec::new(),
         });
     };
@@ -269,7 +278,13 @@ pub fn check(
     }
     fixed.stats = fixed.recompute_stats();
     Ok(Checked {
-        plan: fixed,
+        plan: with_fingerprints(&fixed, &clips_used(&fixed)),
         substitutions,
     })
+}
+
+/// The clips a plan plays, each once, in index order.
+fn clips_used(plan: &Plan) -> Vec<usize> {
+    let used: std::collections::BTreeSet<usize> = plan.sequence.iter().copied().collect();
+    used.into_iter().collect()
 }

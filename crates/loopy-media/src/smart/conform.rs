@@ -1,8 +1,9 @@
 //! Conforming: each clip encoded once into the profile (re-timed, turned upright,
 //! scaled, with the profile's IDR frames), in parallel, into the folder's cache.
 
-use super::pieces::{check_joinable, conformed_path, write_atomically};
+use super::pieces::{check_joinable, conformed_path, triage, write_atomically};
 use super::Profile;
+use crate::cache::entry::{self, Verdict};
 use crate::error::RenderError;
 use crate::job::{CopyMode, RenderJob, RenderOptions, SmartMode};
 use crate::render::temp::TempOutput;
@@ -19,10 +20,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct ConformReport {
     pub conformed: usize,
     pub reused: usize,
-    /// Cached clips of this profile whose source no longer exists as it was.
+    /// Cached clips that failed their check (damaged) and were conformed again.
+    pub repaired: usize,
+    /// Cache entries of clips that changed or went away (conformed clips and
+    /// transitions), removed with `prune_stale`.
     pub pruned: usize,
-    /// Bytes the profile's conformed clips take now.
+    /// Bytes the profile takes now (conformed clips and transitions), as
+    /// `loopy cache` counts them.
     pub bytes: u64,
+}
+
+/// How a conform treats what is cached already.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConformOptions {
+    /// `clips` is the whole library: remove entries of clips not in it.
+    pub prune_stale: bool,
+    /// Decode every cached piece before trusting it (`--verify`), not only its checksum.
+    pub verify: bool,
 }
 
 /// Output frames a clip spans in the profile (it is re-timed to the output rate).
@@ -32,34 +46,48 @@ pub fn conformed_frames(clip: &PlanClip, profile: &Profile) -> u64 {
         .total_frames
 }
 
-/// Conforms every clip that is not conformed yet (one per core), and reports. With
-/// `prune` (`clips` is then the whole library) entries of clips that changed or went
-/// away are removed. `progress` hears the frames to encode, then every frame encoded.
+/// Conforms every clip that is not conformed yet, or whose piece fails its check (one
+/// per core), and reports. `progress` hears the frames to encode, then every frame
+/// encoded.
 pub fn conform_clips(
     root: &Path,
     clips: &[PlanClip],
     profile: &Profile,
     cancel: &AtomicBool,
     progress: &(dyn ConformProgress + Sync),
-    prune_stale: bool,
+    options: ConformOptions,
 ) -> Result<ConformReport, RenderError> {
     let dir = profile.conformed_dir(root);
-    std::fs::create_dir_all(&dir).map_err(|source| RenderError::Io {
-        path: dir.clone(),
-        source,
-    })?;
+    let in_use = profile.share(root)?;
     let profile_file = dir.join("profile.json");
     if !profile_file.exists() {
         let json = serde_json::to_vec_pretty(profile).unwrap_or_default();
         write_atomically(&profile_file, &json)?;
     }
+    let verdicts: Vec<Verdict> = clips
+        .par_iter()
+        .map(|c| triage(&conformed_path(profile, root, c), options.verify))
+        .collect();
     let missing: Vec<&PlanClip> = clips
         .iter()
-        .filter(|c| !conformed_path(profile, root, c).exists())
+        .zip(&verdicts)
+        .filter(|(_, v)| !v.is_good())
+        .map(|(c, _)| c)
         .collect();
-    progress.start(missing.iter().map(|c| conformed_frames(c, profile)).sum());
+    let repaired = verdicts
+        .iter()
+        .filter(|v| matches!(v, Verdict::Damaged(_)))
+        .count();
+    // Clips with the same content share one piece: it is encoded once.
+    let mut seen = std::collections::HashSet::new();
+    let to_encode: Vec<&PlanClip> = missing
+        .iter()
+        .copied()
+        .filter(|c| seen.insert(conformed_path(profile, root, c)))
+        .collect();
+    progress.start(to_encode.iter().map(|c| conformed_frames(c, profile)).sum());
     // One clip per core; each encode then uses one encoder thread.
-    let results: Vec<Result<(), RenderError>> = missing
+    let results: Vec<Result<(), RenderError>> = to_encode
         .par_iter()
         .map(|clip| {
             if cancel.load(Ordering::Relaxed) {
@@ -72,38 +100,21 @@ pub fn conform_clips(
         .collect();
     // A broken clip does not stop the others: all are named at the end.
     let broken = failures(results)?;
-    let keep: std::collections::HashSet<std::path::PathBuf> = clips
-        .iter()
-        .map(|c| conformed_path(profile, root, c))
-        .collect();
-    let (pruned, bytes) = if prune_stale {
-        prune(&dir, &keep)
+    // Pruning takes the profile for itself: only when nobody else uses it.
+    drop(in_use);
+    let pruned = if options.prune_stale {
+        crate::cache::usage::prune_profile(root, &profile.id(), clips)
     } else {
-        (0, 0)
+        0
     };
-    none_failed(&broken, missing.len(), "clips could not be conformed")?;
+    none_failed(&broken, to_encode.len(), "clips could not be conformed")?;
     Ok(ConformReport {
         conformed: missing.len(),
         reused: clips.len() - missing.len(),
+        repaired,
         pruned,
-        bytes,
+        bytes: crate::cache::usage::profile_bytes(root, &profile.id()),
     })
-}
-
-/// Removes conformed clips not in `keep`; returns how many, and the bytes left.
-fn prune(dir: &Path, keep: &std::collections::HashSet<std::path::PathBuf>) -> (usize, u64) {
-    let (mut pruned, mut bytes) = (0, 0);
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.extension().is_some_and(|e| e == "mkv") && !keep.contains(&path) {
-            if std::fs::remove_file(&path).is_ok() {
-                pruned += 1;
-            }
-            continue;
-        }
-        bytes += entry.metadata().map_or(0, |m| m.len());
-    }
-    (pruned, bytes)
 }
 
 /// Encodes one clip into the profile: a one-entry render through the frame pipeline,
@@ -144,9 +155,9 @@ pub fn conform_clip(
         temp: temp.path(),
     };
     // The pipeline reports frames written so far; the progress wants each new one.
-    pipeline::run(&job, cancel, &|_| progress.frame())?;
+    let made = pipeline::run(&job, cancel, &|_| progress.frame())?;
     check_joinable(profile, root, temp.path())?;
-    temp.persist(&target, true)
+    entry::commit(temp, &target, made.frames, &[&clip.path])
 }
 
 /// Hears how a conform goes (from several threads at once).
@@ -189,51 +200,3 @@ pub trait ConformProgress {
 pub struct Quiet;
 
 impl ConformProgress for Quiet {}
-
-/// What `loopy conform --status` shows for one profile folder.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ProfileStatus {
-    pub id: String,
-    pub profile: Option<Profile>,
-    pub clips: usize,
-    pub transitions: usize,
-    pub bytes: u64,
-}
-
-/// Every profile conformed in the folder, with what it holds.
-pub fn status(root: &Path) -> Vec<ProfileStatus> {
-    let base = root.join(crate::cache::CACHE_DIR);
-    let count = |dir: &Path| -> (usize, u64) {
-        let mut n = (0, 0);
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let len = entry.metadata().map_or(0, |m| m.len());
-            n.1 += len;
-            if entry.path().extension().is_some_and(|e| e == "mkv") {
-                n.0 += 1;
-            }
-        }
-        n
-    };
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(base.join("conformed"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let id = entry.file_name().to_string_lossy().into_owned();
-        let profile = std::fs::read(entry.path().join("profile.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        let (clips, clip_bytes) = count(&entry.path());
-        let (transitions, transition_bytes) = count(&base.join("transitions").join(&id));
-        out.push(ProfileStatus {
-            id,
-            profile,
-            clips,
-            transitions,
-            bytes: clip_bytes + transition_bytes,
-        });
-    }
-    out.sort_by(|a, b| a.id.cmp(&b.id));
-    out
-}

@@ -2,7 +2,7 @@
 //! the transition cache or encoded (each transition decodes only k frames of either
 //! side, from the IDR at len − k of A and at 0 of B), all joined by packet copy.
 
-use super::pieces::{conformed_path, for_packets, parameters, transition_path};
+use super::pieces::{conformed_path, for_packets, parameters, transition_path, triage};
 use super::Profile;
 use crate::error::RenderError;
 use crate::job::{RenderJob, SpanRecord};
@@ -57,7 +57,8 @@ impl TransitionQueue {
                 })
                 .filter(|&pair| seen.insert(pair))
                 .filter(|&(a, b)| {
-                    !transition_path(profile, root, &plan.clips[a], &plan.clips[b]).exists()
+                    let path = transition_path(profile, root, &plan.clips[a], &plan.clips[b]);
+                    !triage(&path, false).is_good()
                 })
                 .collect()
         };
@@ -126,7 +127,7 @@ impl TransitionQueue {
 }
 
 /// The cross-fade from clip `a` into clip `b`: A's last k conformed frames blended
-/// with B's first k, encoded as one closed GOP with the profile.
+/// with B's first k, encoded as one closed GOP with the profile and cached.
 fn encode_transition(
     job: &RenderJob,
     profile: &Profile,
@@ -134,15 +135,7 @@ fn encode_transition(
     a: usize,
     b: usize,
 ) -> Result<(), RenderError> {
-    let (clip_a, clip_b) = (&job.plan.clips[a], &job.plan.clips[b]);
-    super::transition::encode_crossfade(
-        profile,
-        root,
-        clip_a,
-        super::transition::FadeStart::at_key(super::transition::tail_start(profile, clip_a)),
-        clip_b,
-        &transition_path(profile, root, clip_a, clip_b),
-    )
+    super::transition::cache_crossfade(profile, root, &job.plan.clips[a], &job.plan.clips[b])
 }
 
 /// Renders `job` by joining pieces; every clip it uses must be conformed. Returns the
@@ -287,6 +280,14 @@ fn join(
                 )
             }
         };
+        // Checked before the render (a memory lookup now): only a piece changed since
+        // then fails here, and the render fails rather than copy it.
+        if let crate::cache::entry::Verdict::Damaged(reason) = crate::cache::entry::check(&piece) {
+            return Err(RenderError::Ffmpeg(format!(
+                "cache entry {} was damaged during the render: {reason}",
+                piece.display()
+            )));
+        }
         let copied = copy_range(&piece, from, span.frames)?;
         if copied != span.frames {
             let entry = match span.source {

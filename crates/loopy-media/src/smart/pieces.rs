@@ -3,18 +3,38 @@
 //! frame index (no B-frames: packet i is frame i).
 
 use super::Profile;
+use crate::cache::entry::{self, Verdict};
 use crate::error::RenderError;
+use crate::render::temp::TempOutput;
 use ff::frame::Video;
 use ff::Packet;
 use ffmpeg_next as ff;
 use loopy_core::plan::PlanClip;
 use std::path::{Path, PathBuf};
 
-/// Names a source clip as it is now: path, size and modification time.
+/// Names a source clip by what decides its conformed frames: its content (the
+/// fingerprint the scan recorded and the render checked against the file) and how it
+/// is read (frame count and timing, rate, size, orientation, pixel shape). A clip
+/// replaced by another, even one of the same size with its modification time put
+/// back, gets another key; a clip merely renamed or touched keeps its pieces. Clips
+/// with no fingerprint (made in memory) fall back to path, size and time.
 pub fn clip_key(clip: &PlanClip) -> String {
-    crate::fingerprint::hash_hex(
-        format!("{}\n{}\n{}", clip.path, clip.size, clip.mtime_ns).as_bytes(),
-    )
+    let identity = if clip.fingerprint.is_empty() {
+        format!("path {}\n{}\n{}", clip.path, clip.size, clip.mtime_ns)
+    } else {
+        format!("content {}\n{}", clip.fingerprint, clip.size)
+    };
+    let reading = format!(
+        "{}\n{:?}\n{}\n{}x{}\n{:?}\n{}",
+        clip.frames,
+        clip.stored_frames,
+        clip.fps_rational,
+        clip.width,
+        clip.height,
+        clip.orientation,
+        clip.sar
+    );
+    crate::fingerprint::hash_hex(format!("{identity}\n{reading}").as_bytes())
 }
 
 pub fn conformed_path(profile: &Profile, root: &Path, clip: &PlanClip) -> PathBuf {
@@ -23,12 +43,12 @@ pub fn conformed_path(profile: &Profile, root: &Path, clip: &PlanClip) -> PathBu
         .join(format!("{}.mkv", clip_key(clip)))
 }
 
+/// `<key of A>-<key of B>.mkv`: a transition names both clips, so one whose clip
+/// changed or went away is recognisably stale.
 pub fn transition_path(profile: &Profile, root: &Path, from: &PlanClip, to: &PlanClip) -> PathBuf {
-    let key = format!("{}-{}", clip_key(from), clip_key(to));
-    profile.transitions_dir(root).join(format!(
-        "{}.mkv",
-        crate::fingerprint::hash_hex(key.as_bytes())
-    ))
+    profile
+        .transitions_dir(root)
+        .join(format!("{}-{}.mkv", clip_key(from), clip_key(to)))
 }
 
 /// Opens a piece without `avformat_find_stream_info`, which would decode frames to
@@ -76,25 +96,35 @@ pub fn parameters(path: &Path) -> Result<ff::codec::Parameters, RenderError> {
 }
 
 /// Checks that a freshly encoded piece carries the profile's parameter sets (the
-/// first piece of a profile records them). A piece that would need parameter sets of
-/// its own cannot be joined, and is refused.
+/// first piece of a profile records them, as a checked entry). A piece that would
+/// need parameter sets of its own cannot be joined, and is refused.
 pub fn check_joinable(profile: &Profile, root: &Path, piece: &Path) -> Result<(), RenderError> {
     // The parameter sets (SPS/PPS, and VPS for H.265) as stored in the codec headers.
     let mine = crate::render::decode::extradata(&parameters(piece)?);
     let dir = profile.conformed_dir(root);
     let reference = dir.join("extradata.bin");
-    match std::fs::read(&reference) {
-        Ok(expected) if expected == mine => Ok(()),
-        Ok(_) => Err(RenderError::Ffmpeg(format!(
+    match entry::check(&reference) {
+        Verdict::Good(_) if std::fs::read(&reference).is_ok_and(|expected| expected == mine) => {
+            Ok(())
+        }
+        Verdict::Good(_) => Err(RenderError::Ffmpeg(format!(
             "{}: its parameter sets differ from the profile's; it cannot be joined by copying",
             piece.display()
         ))),
-        Err(_) => {
+        verdict => {
+            if let Verdict::Damaged(reason) = verdict {
+                tracing::warn!("{}: {reason}; recorded again", reference.display());
+            }
             std::fs::create_dir_all(&dir).map_err(|source| RenderError::Io {
                 path: dir.clone(),
                 source,
             })?;
-            write_atomically(&reference, &mine)
+            let temp = TempOutput::beside(&reference)?;
+            std::fs::write(temp.path(), &mine).map_err(|source| RenderError::Io {
+                path: temp.path().to_path_buf(),
+                source,
+            })?;
+            entry::commit(temp, &reference, 0, &[])
         }
     }
 }
@@ -104,7 +134,9 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
     // Unique per process and call: pieces are written by several threads at once.
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".tmp{}-{n}", std::process::id()));
+    let tmp = PathBuf::from(name);
     std::fs::write(&tmp, bytes)
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|source| {
@@ -114,6 +146,24 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
                 source,
             }
         })
+}
+
+/// Checks a cached piece before it is used (`full`: decoding every frame) and
+/// discards it when damaged, so that it is made again; the verdict says which.
+pub fn triage(path: &Path, full: bool) -> Verdict {
+    let verdict = if full {
+        entry::check_fully(path)
+    } else {
+        entry::check(path)
+    };
+    if let Verdict::Damaged(reason) = &verdict {
+        tracing::warn!(
+            "cache entry {} is damaged: {reason}; it is made again",
+            path.display()
+        );
+        entry::discard(path);
+    }
+    verdict
 }
 
 /// Calls `each(i, packet)` for the video packets with frame index in `from..to`.

@@ -2,6 +2,7 @@
 //! of an encoded piece. Two renders with the same profile share conformed clips and
 //! cached transitions.
 
+use crate::error::RenderError;
 use crate::job::RenderOptions;
 use crate::render::{EncoderSettings, Keyframes, VideoCodec};
 use loopy_core::fit::Fit;
@@ -116,6 +117,13 @@ impl Profile {
         root.join(crate::cache::CACHE_DIR)
             .join("conformed")
             .join(self.id())
+    }
+
+    /// Marks the profile as in use for as long as the lock is held (see
+    /// [`crate::cache::lock`]); creates its folder.
+    pub fn share(&self, root: &Path) -> Result<crate::cache::lock::ProfileLock, RenderError> {
+        let dir = self.conformed_dir(root);
+        crate::cache::lock::share(&dir).map_err(|source| RenderError::Io { path: dir, source })
     }
 
     /// `.loopy/transitions/<id>` inside the clip folder.

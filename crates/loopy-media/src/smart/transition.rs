@@ -4,8 +4,9 @@
 //! joins A's body before it and B's body after it by packet copy.
 
 use super::conform::{conformed_frames, failures, none_failed, ConformProgress};
-use super::pieces::{check_joinable, conformed_path, decode_frames, transition_path};
+use super::pieces::{check_joinable, conformed_path, decode_frames, transition_path, triage};
 use super::Profile;
+use crate::cache::entry::{self, Verdict};
 use crate::error::RenderError;
 use crate::render::blend::{blend_into, incoming_weight};
 use crate::render::encode::{SinkSpec, VideoSink};
@@ -38,7 +39,8 @@ impl FadeStart {
 }
 
 /// Encodes the cross-fade from `a` (its conformed frames `from.frame..+k`) into `b`
-/// to `target`, atomically.
+/// into a temporary file beside `target`, finished and checked joinable: the caller
+/// publishes it as a cache entry ([`cache_crossfade`]) or moves it into place.
 pub fn encode_crossfade(
     profile: &Profile,
     root: &Path,
@@ -46,7 +48,7 @@ pub fn encode_crossfade(
     from: FadeStart,
     b: &PlanClip,
     target: &Path,
-) -> Result<(), RenderError> {
+) -> Result<TempOutput, RenderError> {
     let k = profile.crossfade;
     let tails = decode_frames(&conformed_path(profile, root, a), from.key, from.frame, k)?;
     let mut heads = decode_frames(&conformed_path(profile, root, b), 0, 0, k)?;
@@ -73,7 +75,21 @@ pub fn encode_crossfade(
     }
     sink.finish()?;
     check_joinable(profile, root, temp.path())?;
-    temp.persist(target, true)
+    Ok(temp)
+}
+
+/// Encodes the planned cross-fade from `a`'s tail into `b` and publishes it as the
+/// pair's cache entry.
+pub fn cache_crossfade(
+    profile: &Profile,
+    root: &Path,
+    a: &PlanClip,
+    b: &PlanClip,
+) -> Result<(), RenderError> {
+    let target = transition_path(profile, root, a, b);
+    let start = FadeStart::at_key(tail_start(profile, a));
+    let temp = encode_crossfade(profile, root, a, start, b, &target)?;
+    entry::commit(temp, &target, profile.crossfade, &[&a.path, &b.path])
 }
 
 /// What [`warm_transitions`] did.
@@ -83,6 +99,8 @@ pub struct WarmReport {
     pub encoded: usize,
     /// Cross-fades that were cached already.
     pub cached: usize,
+    /// Cached cross-fades that failed their check and were encoded again.
+    pub repaired: usize,
 }
 
 /// Encodes the cross-fade of every ordered pair of (conformed) `clips` that is not
@@ -96,11 +114,13 @@ pub fn warm_transitions(
     profile: &Profile,
     cancel: &AtomicBool,
     progress: &(dyn ConformProgress + Sync),
+    verify: bool,
 ) -> Result<WarmReport, RenderError> {
     let k = profile.crossfade;
     if k == 0 {
         return Ok(WarmReport::default());
     }
+    let _in_use = profile.share(root)?;
     let usable: Vec<&PlanClip> = clips
         .iter()
         .filter(|c| conformed_frames(c, profile) >= k)
@@ -110,10 +130,19 @@ pub fn warm_transitions(
         .flat_map(|&a| usable.iter().map(move |&b| (a, b)))
         .filter(|(a, b)| a.path != b.path)
         .collect();
+    let verdicts: Vec<Verdict> = pairs
+        .par_iter()
+        .map(|(a, b)| triage(&transition_path(profile, root, a, b), verify))
+        .collect();
+    let repaired = verdicts
+        .iter()
+        .filter(|v| matches!(v, Verdict::Damaged(_)))
+        .count();
     let missing: Vec<(&PlanClip, &PlanClip)> = pairs
         .iter()
-        .copied()
-        .filter(|(a, b)| !transition_path(profile, root, a, b).exists())
+        .zip(&verdicts)
+        .filter(|(_, v)| !v.is_good())
+        .map(|(&pair, _)| pair)
         .collect();
     progress.start(missing.len() as u64 * k);
     let results: Vec<Result<(), RenderError>> = missing
@@ -122,9 +151,7 @@ pub fn warm_transitions(
             if cancel.load(Ordering::Relaxed) {
                 return Err(RenderError::Cancelled);
             }
-            let target = transition_path(profile, root, a, b);
-            let start = FadeStart::at_key(tail_start(profile, a));
-            let done = encode_crossfade(profile, root, a, start, b, &target);
+            let done = cache_crossfade(profile, root, a, b);
             for _ in 0..k {
                 progress.frame();
             }
@@ -140,5 +167,6 @@ pub fn warm_transitions(
     Ok(WarmReport {
         encoded: missing.len(),
         cached: pairs.len() - missing.len(),
+        repaired,
     })
 }

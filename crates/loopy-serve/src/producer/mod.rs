@@ -15,18 +15,21 @@ use crate::hls::ClipChange;
 mod commands;
 mod frames;
 mod publish;
+mod repair;
 use crate::resume::Resume;
 use crate::state::{ClipRef, Counters, Request, Shared};
 use ffmpeg_next as ff;
 use loopy_core::live::LiveChain;
 use loopy_core::plan::PlanClip;
 use loopy_core::{Catalog, PlanOptions};
+use loopy_media::cache::entry::{self, Verdict};
+use loopy_media::cache::lock::ProfileLock;
 use loopy_media::live::push::{Clock, Pusher};
 use loopy_media::live::{read_gops, PreviewMuxer, Segmenter};
 use loopy_media::render::audio::LiveAudio;
 use loopy_media::smart::conform::conformed_frames;
-use loopy_media::smart::pieces::{conformed_path, parameters, transition_path};
-use loopy_media::smart::transition::{encode_crossfade, tail_start, FadeStart};
+use loopy_media::smart::pieces::{conformed_path, parameters, transition_path, triage};
+use loopy_media::smart::transition::{cache_crossfade, encode_crossfade, tail_start, FadeStart};
 use loopy_media::smart::Profile;
 use loopy_media::RenderError;
 use std::path::{Path, PathBuf};
@@ -106,6 +109,10 @@ struct Live {
     stop_after_frames: Option<u64>,
     pusher: Option<Pusher>,
     audio: Option<(LiveAudio, ff::Rational)>,
+    /// Clips whose damaged piece is being conformed again (in the background).
+    repairs: repair::Repairs,
+    /// Held for the stream's life: `loopy cache` removes nothing from under it.
+    _in_use: ProfileLock,
 }
 
 /// Starts the producer; `done` fires when it ends (asked to stop, or on its own).
@@ -147,6 +154,7 @@ fn run(
     for warning in warnings {
         tracing::warn!("{warning}");
     }
+    let in_use = config.profile.share(&root)?;
     let first = chain.next_clip();
     let params = parameters(&conformed_path(&config.profile, &root, &clips[first]))?;
     let fps = config.profile.fps;
@@ -227,6 +235,8 @@ fn run(
         stop_after_frames: config.stop_after_frames,
         pusher,
         audio,
+        repairs: repair::Repairs::default(),
+        _in_use: in_use,
     };
     live.clip_started(first, first_frame);
     let result = live.play_from(first);
@@ -311,6 +321,7 @@ impl Live {
         to: u64,
     ) -> Result<(Option<FadeStart>, Cut), RenderError> {
         let piece = conformed_path(&self.profile, &self.root, &self.clips[clip]);
+        self.usable(clip, &piece)?;
         let mut stopped_at: Option<(FadeStart, Cut)> = None;
         read_gops(&piece, from, to, |gop| {
             if stopped_at.is_some() || self.stopped() {
@@ -348,32 +359,32 @@ impl Live {
         b: usize,
         cut: bool,
     ) -> Result<(), RenderError> {
-        let (clip_a, clip_b) = (&self.clips[a], &self.clips[b]);
-        let path = if cut {
-            let dir = self.root.join(".loopy").join("serve");
-            std::fs::create_dir_all(&dir).map_err(|source| RenderError::Io {
-                path: dir.clone(),
-                source,
-            })?;
-            dir.join(format!("cut-{}.mkv", std::process::id()))
-        } else {
-            transition_path(&self.profile, &self.root, clip_a, clip_b)
-        };
-        if cut || !path.exists() {
-            let started = Instant::now();
-            encode_crossfade(&self.profile, &self.root, clip_a, start, clip_b, &path)?;
-            let counters = &self.shared.counters;
-            Counters::add(
-                &counters.encode_micros,
-                started.elapsed().as_micros() as u64,
-            );
-            Counters::add(&counters.transitions_encoded, 1);
-            if cut {
-                Counters::add(&counters.cuts, 1);
-            }
-        } else {
-            Counters::add(&self.shared.counters.transitions_cached, 1);
+        // Both clips' pieces are checked before frames are taken from them.
+        for clip in [a, b] {
+            let piece = conformed_path(&self.profile, &self.root, &self.clips[clip]);
+            self.usable(clip, &piece)?;
         }
+        let (clip_a, clip_b) = (&self.clips[a], &self.clips[b]);
+        let cached = transition_path(&self.profile, &self.root, clip_a, clip_b);
+        // A cut's cross-fade is played from its temporary file, removed afterwards.
+        let mut cut_piece = None;
+        if cut {
+            let dir = self.root.join(".loopy").join("serve");
+            let target = dir.join(format!("cut-{}.mkv", std::process::id()));
+            let started = Instant::now();
+            let temp = encode_crossfade(&self.profile, &self.root, clip_a, start, clip_b, &target)?;
+            self.encoded(started);
+            Counters::add(&self.shared.counters.cuts, 1);
+            cut_piece = Some(temp);
+        } else if self.triage(&cached).is_good() {
+            Counters::add(&self.shared.counters.transitions_cached, 1);
+        } else {
+            let started = Instant::now();
+            cache_crossfade(&self.profile, &self.root, clip_a, clip_b)?;
+            self.encoded(started);
+        }
+        let path = cut_piece.as_ref().map_or(cached.as_path(), |t| t.path());
+        let path = path.to_path_buf();
         self.clip_started(b, self.segmenter.next_frame());
         self.fade_end_frame = self.segmenter.next_frame() + self.k();
         let played = read_gops(&path, 0, self.k(), |gop| {
@@ -382,10 +393,44 @@ impl Live {
             }
             Ok(())
         });
-        if cut {
-            let _ = std::fs::remove_file(&path);
-        }
         played.map(|_| ())
+    }
+
+    fn encoded(&self, started: Instant) {
+        let counters = &self.shared.counters;
+        Counters::add(
+            &counters.encode_micros,
+            started.elapsed().as_micros() as u64,
+        );
+        Counters::add(&counters.transitions_encoded, 1);
+    }
+
+    /// Checks a cache entry before it is played: a damaged one is removed (so that
+    /// it is made again), counted and logged.
+    fn triage(&self, piece: &Path) -> Verdict {
+        let verdict = triage(piece, false);
+        if let Verdict::Damaged(reason) = &verdict {
+            Counters::add(&self.shared.counters.cache_damaged, 1);
+            tracing::error!("cache entry {} is damaged: {reason}", piece.display());
+        }
+        verdict
+    }
+
+    /// Whether `clip`'s conformed piece can be played: when it is damaged or gone it
+    /// is conformed again in the background, and the caller goes on with another
+    /// clip (the error is announced as the clip's failure).
+    fn usable(&mut self, clip: usize, piece: &Path) -> Result<(), RenderError> {
+        let reason = match self.triage(piece) {
+            Verdict::Good(_) => return Ok(()),
+            Verdict::Missing if self.repairs.underway(clip) => "being conformed again".into(),
+            Verdict::Missing => "its conformed piece is missing".to_string(),
+            Verdict::Damaged(reason) => format!("its conformed piece is damaged ({reason})"),
+        };
+        self.repairs
+            .start(clip, &self.clips[clip], &self.profile, &self.root);
+        Err(RenderError::Ffmpeg(format!(
+            "{reason}; it is conformed again"
+        )))
     }
 
     /// A clip that could not be played: counted, logged and announced, never fatal.
@@ -428,13 +473,13 @@ impl Live {
     }
 }
 
-/// Conformed pieces the stream needs, checked before it starts.
+/// Conformed pieces the stream needs, checked (by checksum) before it starts.
 pub fn missing_pieces(profile: &Profile, root: &Path, catalog: &Catalog) -> Vec<String> {
     catalog
         .clips
         .iter()
         .map(PlanClip::from_clip)
-        .filter(|clip| !conformed_path(profile, root, clip).exists())
+        .filter(|clip| !entry::check(&conformed_path(profile, root, clip)).is_good())
         .map(|clip| clip.path)
         .collect()
 }

@@ -1,5 +1,6 @@
 //! The per-folder catalog cache, `DIR/.loopy/catalog.json`: probing is the slow part
-//! of a scan, so a clip whose relative path, size and mtime are unchanged is reused.
+//! of a scan, so a clip whose relative path, size, mtime and content fingerprint are
+//! unchanged is reused.
 
 use loopy_core::ClipInfo;
 use serde::{Deserialize, Serialize};
@@ -7,8 +8,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Folder inside the clip folder that holds Loopy's cache.
-pub const CACHE_DIR: &str = ".loopy";
+use super::CACHE_DIR;
 const CACHE_FILE: &str = "catalog.json";
 /// Bumped whenever probing or signatures change meaning, which invalidates old caches.
 const CACHE_VERSION: u32 = 3;
@@ -29,6 +29,8 @@ pub struct DamagedFile {
     pub path: String,
     pub size: u64,
     pub mtime_ns: i128,
+    #[serde(default)]
+    pub fingerprint: String,
     pub reason: String,
 }
 
@@ -48,7 +50,8 @@ impl Cached {
         self.clips.is_empty()
     }
 
-    /// The recorded damage of a file, if it is unchanged since it was verified.
+    /// The recorded damage of a file, if its size and time are unchanged since it was
+    /// verified (the caller also compares the fingerprint).
     pub fn damage(&self, rel: &str, size: u64, mtime_ns: i128) -> Option<&DamagedFile> {
         self.damaged
             .get(rel)
