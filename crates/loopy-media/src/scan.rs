@@ -97,10 +97,14 @@ pub fn scan_folder(
         ..Catalog::default()
     };
     let (mut reused, mut damaged) = (0, Vec::new());
+    let mut stamps = std::collections::HashMap::new();
+    let mut restamped = false;
     for (rel, outcome) in outcomes {
         match outcome {
-            Ok((mut clip, from_cache)) => {
+            Ok((mut clip, from_cache, stamp)) => {
                 reused += usize::from(from_cache);
+                restamped |= cached.stamps.get(&rel) != Some(&stamp);
+                stamps.insert(rel.clone(), stamp);
                 apply_manifest(&mut clip, &manifest);
                 catalog.clips.push(clip);
             }
@@ -119,12 +123,13 @@ pub fn scan_folder(
     } else {
         let probed = catalog.clips.len() - reused;
         if probed == 0
+            && !restamped
             && cached.len() == catalog.clips.len()
             && cached.damaged.len() == damaged.len()
         {
             CacheStatus::Used { reused, probed }
         } else {
-            match cache::store(&root, &catalog.clips, &damaged) {
+            match cache::store(&root, &catalog.clips, &damaged, stamps) {
                 Ok(()) => CacheStatus::Used { reused, probed },
                 Err(e) => CacheStatus::ReadOnly(e.to_string()),
             }
@@ -152,8 +157,9 @@ impl From<String> for Skip {
     }
 }
 
-/// A usable clip and whether it came unchanged from the cache, or why it is skipped.
-type Examined = Result<(ClipInfo, bool), Skip>;
+/// A usable clip, whether it came unchanged from the cache and the file's stamp, or
+/// why it is skipped.
+type Examined = Result<(ClipInfo, bool, cache::FileStamp), Skip>;
 
 /// A clip from the cache when it is unchanged, else probed; with `verify`, decoded
 /// to the last frame unless that was done before.
@@ -164,9 +170,21 @@ fn examine(root: &Path, rel: &str, cached: &cache::Cached, verify: bool) -> Exam
     let mtime_ns = crate::fingerprint::modified_ns(&meta);
     // Size and time say nothing of a file replaced with its modification time put
     // back: a cached verdict also needs the content fingerprint (192 KiB read) to
-    // match. Reading it also tells an unreadable file at once.
-    let fingerprint =
-        crate::fingerprint::fingerprint(&path).map_err(|e| format!("cannot read: {e}"))?;
+    // match, read again whenever the file's change time or inode moved.
+    let stamp = cache::FileStamp::of(&meta);
+    let unmoved = cached.stamps.get(rel) == Some(&stamp);
+    let recorded = cache::reusable(cached, rel, size, mtime_ns)
+        .map(|c| c.fingerprint.clone())
+        .or_else(|| {
+            cached
+                .damage(rel, size, mtime_ns)
+                .map(|d| d.fingerprint.clone())
+        })
+        .filter(|f| unmoved && !f.is_empty());
+    let fingerprint = match recorded {
+        Some(fingerprint) => fingerprint,
+        None => crate::fingerprint::fingerprint(&path).map_err(|e| format!("cannot read: {e}"))?,
+    };
     if let Some(damage) = cached
         .damage(rel, size, mtime_ns)
         .filter(|d| d.fingerprint == fingerprint)
@@ -186,12 +204,12 @@ fn examine(root: &Path, rel: &str, cached: &cache::Cached, verify: bool) -> Exam
         ),
     };
     if !verify || clip.verified {
-        return Ok((clip, from_cache));
+        return Ok((clip, from_cache, stamp));
     }
     match crate::verify::verify_clip(&path, &|| {}) {
         Ok(_) => {
             clip.verified = true;
-            Ok((clip, false))
+            Ok((clip, false, stamp))
         }
         Err(damage) => {
             let reason = damage.to_string();

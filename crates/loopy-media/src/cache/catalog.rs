@@ -1,6 +1,8 @@
 //! The per-folder catalog cache, `DIR/.loopy/catalog.json`: probing is the slow part
 //! of a scan, so a clip whose relative path, size, mtime and content fingerprint are
-//! unchanged is reused.
+//! unchanged is reused. The fingerprint is read again only when the file's change
+//! time or inode moved since it was last read ([`FileStamp`]): a file replaced with
+//! its modification time put back always moves them, and a warm scan reads nothing.
 
 use loopy_core::ClipInfo;
 use serde::{Deserialize, Serialize};
@@ -21,6 +23,28 @@ struct CacheFile {
     /// decoding them again while they are unchanged.
     #[serde(default)]
     damaged: Vec<DamagedFile>,
+    /// What the files looked like when their fingerprints were read, by relative path.
+    #[serde(default)]
+    stamps: HashMap<String, FileStamp>,
+}
+
+/// What tells, without reading a file, that its bytes may have changed although its
+/// size and modification time did not: its change time (which nobody can set back;
+/// any write or replacement moves it) and its inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    pub ctime_ns: i128,
+    pub ino: u64,
+}
+
+impl FileStamp {
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp {
+            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+            ino: meta.ino(),
+        }
+    }
 }
 
 /// A file that failed verification, with the identity it had then.
@@ -39,6 +63,7 @@ pub struct DamagedFile {
 pub struct Cached {
     pub clips: HashMap<String, ClipInfo>,
     pub damaged: HashMap<String, DamagedFile>,
+    pub stamps: HashMap<String, FileStamp>,
 }
 
 impl Cached {
@@ -81,6 +106,7 @@ pub fn load(root: &Path) -> Cached {
                 .into_iter()
                 .map(|d| (d.path.clone(), d))
                 .collect(),
+            stamps: file.stamps,
         },
         _ => Cached::default(),
     }
@@ -100,13 +126,19 @@ pub fn reusable<'c>(
 }
 
 /// Writes the cache atomically (temporary file, then rename).
-pub fn store(root: &Path, clips: &[ClipInfo], damaged: &[DamagedFile]) -> std::io::Result<()> {
+pub fn store(
+    root: &Path,
+    clips: &[ClipInfo],
+    damaged: &[DamagedFile],
+    stamps: HashMap<String, FileStamp>,
+) -> std::io::Result<()> {
     let dir = root.join(CACHE_DIR);
     std::fs::create_dir_all(&dir)?;
     let body = serde_json::to_vec(&CacheFile {
         version: CACHE_VERSION,
         clips: clips.to_vec(),
         damaged: damaged.to_vec(),
+        stamps,
     })
     .map_err(std::io::Error::other)?;
     let tmp = dir.join(format!("{CACHE_FILE}.{}.tmp", std::process::id()));
