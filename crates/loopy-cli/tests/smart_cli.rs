@@ -970,6 +970,7 @@ fn the_cache_is_listed_pruned_capped_and_left_alone_while_in_use() {
         "{listing}"
     );
     // Two profiles that differ only in CRF: listed apart, with every parameter.
+    let mut reported = Vec::new();
     for crf in ["20", "30"] {
         let run = loopy(&[
             "conform",
@@ -979,8 +980,26 @@ fn the_cache_is_listed_pruned_capped_and_left_alone_while_in_use() {
             "--crf",
             crf,
             "--transitions",
+            "--json",
         ]);
         assert!(run.status.success(), "{}", stderr(&run));
+        let report = json(&run);
+        reported.push((
+            report["profile_id"].as_str().unwrap().to_string(),
+            report["bytes"].as_u64().unwrap(),
+        ));
+    }
+    // `conform --status` is the same listing, and agrees with what conform reported.
+    let status = loopy(&["conform", lib.to_str().unwrap(), "--status", "--json"]);
+    let status = json(&status);
+    for (id, bytes) in &reported {
+        let listed = status
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id.as_str())
+            .unwrap();
+        assert_eq!(listed["bytes"].as_u64(), Some(*bytes), "{status}");
     }
     let text = stdout(&cache(&[]));
     assert!(text.contains("crf 20") && text.contains("crf 30"), "{text}");

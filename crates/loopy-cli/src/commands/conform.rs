@@ -76,12 +76,16 @@ pub fn run(args: &ConformArgs) -> Result<()> {
     } else {
         None
     };
+    // What the profile takes now, conformed clips and transitions: as `loopy cache`
+    // and `conform --status` count it.
+    let bytes = loopy_media::cache::usage::profile_bytes(Path::new(&catalog.root), &profile.id());
     if args.json {
         return print_json(&serde_json::json!({
             "profile_id": profile.id(),
             "profile": profile,
             "report": done,
             "transitions": warmed,
+            "bytes": bytes,
             "wall_s": started.elapsed().as_secs_f64(),
         }));
     }
@@ -100,7 +104,6 @@ pub fn run(args: &ConformArgs) -> Result<()> {
             w.cached
         )
     });
-    let bytes = loopy_media::cache::usage::profile_bytes(Path::new(&catalog.root), &profile.id());
     say(
         &format!(
             "profile {}: {} conformed{}, {} already were, {} stale removed{transitions}; {:.1} MB in {:.1} s",
