@@ -72,6 +72,11 @@ pub struct FolderArgs {
     /// With `render --plan`, the plan's clips are verified before rendering
     #[arg(long)]
     pub verify: bool,
+    /// Also keep cut-point candidates: thumbnails of every frame (up to 30 a second)
+    /// of each clip's first and last second (a quarter of a short clip), cached with
+    /// the catalog. Decodes about twice as much on a cold scan.
+    #[arg(long)]
+    pub windows: bool,
 }
 
 #[derive(Debug, Args)]

@@ -338,3 +338,103 @@ fn not_a_directory_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("not a directory"));
 }
+
+/// The mean luma of each 16×9 sample of a window from `scan --json`.
+fn window_levels(window: &serde_json::Value) -> Vec<f64> {
+    let hex = window["luma"].as_str().expect("luma");
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    bytes
+        .chunks(144)
+        .map(|s| s.iter().map(|&v| v as f64).sum::<f64>() / s.len() as f64)
+        .collect()
+}
+
+#[test]
+fn scan_windows_sample_the_right_frames() {
+    let tmp = shared_tempdir();
+    // Brightness = 16 + 2 × frame number (lossless), so a sample names its frame.
+    for (name, rate, frames) in [("ramp30.mp4", "30", "60"), ("ramp60.mp4", "60", "100")] {
+        let source =
+            format!("color=c=black:s=64x36:r={rate},format=yuv420p,geq=lum='16+2*N':cb=128:cr=128");
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &source,
+            "-frames:v",
+            frames,
+            "-c:v",
+            "libx264",
+            "-qp",
+            "0",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "7",
+            tmp.path().join(name).to_str().unwrap(),
+        ]);
+    }
+    // Without --windows a scan keeps none (and decodes no more than before).
+    let plain = loopy(&["scan", tmp.path().to_str().unwrap(), "--json"]);
+    assert!(plain.status.success(), "{}", stderr(&plain));
+    assert!(json(&plain)["clips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c.get("head_window").is_none() && c.get("tail_window").is_none()));
+    // With it, the clips cached without windows are probed again.
+    let out = loopy(&["scan", tmp.path().to_str().unwrap(), "--json", "--windows"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let catalog = json(&out);
+    let clip = |name: &str| {
+        catalog["clips"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["path"] == name)
+            .cloned()
+            .unwrap()
+    };
+    // Samples are grey in full range: video-range luma 16 + 2N reads (2N) × 255/219.
+    let level = |frame: u64| 2.0 * frame as f64 * 255.0 / 219.0;
+    // 2 s at 30 fps: a quarter of the clip, 15 frames each end, every frame.
+    let ramp30 = clip("ramp30.mp4");
+    let head = &ramp30["head_window"];
+    assert_eq!(
+        (head["first"].as_u64(), head["step"].as_u64()),
+        (Some(0), Some(1))
+    );
+    let tail = &ramp30["tail_window"];
+    assert_eq!(
+        (tail["first"].as_u64(), tail["step"].as_u64()),
+        (Some(45), Some(1))
+    );
+    for (window, first) in [(head, 0), (tail, 45)] {
+        let levels = window_levels(window);
+        assert_eq!(levels.len(), 15, "{window}");
+        for (i, l) in levels.iter().enumerate() {
+            assert!(
+                (l - level(first + i as u64)).abs() < 1.5,
+                "sample {i}: {l} in {levels:?}"
+            );
+        }
+    }
+    // 100 frames at 60 fps: 25 frames each end, every second one (30 per second).
+    let ramp60 = clip("ramp60.mp4");
+    let tail = &ramp60["tail_window"];
+    assert_eq!(tail["step"].as_u64(), Some(2));
+    let levels = window_levels(tail);
+    assert_eq!(levels.len(), 13);
+    let first = tail["first"].as_u64().unwrap();
+    assert_eq!(first + 12 * 2, 99, "the last sample is the last frame");
+    for (i, l) in levels.iter().enumerate() {
+        assert!(
+            (l - level(first + 2 * i as u64)).abs() < 1.5,
+            "sample {i}: {l} in {levels:?}"
+        );
+    }
+    assert_eq!(window_levels(&ramp60["head_window"]).len(), 13);
+}

@@ -4,6 +4,7 @@
 use crate::orientation::Orientation;
 use crate::rational::Rational;
 use crate::signature::{Signature, SEAMLESS_THRESHOLD};
+use crate::window::FrameWindow;
 use serde::{Deserialize, Serialize};
 
 /// One usable clip, as the scanner found it.
@@ -50,6 +51,12 @@ pub struct ClipInfo {
     pub relevance: f64,
     pub head: Signature,
     pub tail: Signature,
+    /// Cut-point candidates: thumbnails of the first and last frames (see
+    /// [`crate::window`]); absent in catalogs written before they were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_window: Option<FrameWindow>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail_window: Option<FrameWindow>,
     /// Distance between the last and the first frame; 0 is a perfect loop.
     pub seamless_score: f64,
     /// Every frame was decoded without an error (`scan --verify`).
@@ -177,6 +184,8 @@ impl ClipInfo {
             weight: 1.0,
             relevance: 1.0,
             seamless_score: tail.distance(&head),
+            head_window: None,
+            tail_window: None,
             head,
             tail,
             verified: false,

@@ -22,6 +22,7 @@ pub mod spec;
 pub mod stats;
 pub mod timeline;
 pub mod weights;
+pub mod window;
 
 pub use catalog::{Catalog, ClipInfo, SkippedFile};
 pub use error::PlanError;

@@ -151,6 +151,8 @@ mod tests {
                 head: flat(16 + 20 * i as u8),
                 tail: flat(16 + 20 * i as u8),
                 seamless_score: 0.0,
+                head_window: None,
+                tail_window: None,
                 verified: false,
             })
             .collect();

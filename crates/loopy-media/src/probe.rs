@@ -2,19 +2,23 @@
 //! first and last frames.
 //!
 //! The file is demuxed once from start to end (cheap: no decoding), which counts the
-//! video packets exactly and notices truncation. The first frame is decoded on the
-//! way; for the last one, only the packets since the last keyframe are kept and
-//! decoded at the end, with the deblocking filter skipped (a 32×18 thumbnail cannot
-//! tell), so reaching the last frame costs at most one GOP of fast decoding.
+//! video packets exactly and notices truncation. The first frames (the head window,
+//! see [`loopy_core::window`]) are decoded on the way; for the last ones, only the
+//! packets since the keyframe before the tail window are kept and decoded at the end,
+//! with the deblocking filter skipped (a 32×18 thumbnail cannot tell), so reaching the
+//! last frame costs at most one GOP (or one window, if longer) of fast decoding.
 
 use crate::error::ClipError;
 use crate::signature_frame::signature_of;
+use crate::signature_frame::WindowSampler;
 use ff::codec::threading;
 use ff::format::stream::Disposition;
 use ff::frame::Video;
 use ff::{Discard, Packet};
 use ffmpeg_next as ff;
+use loopy_core::window::{samples, window_shape, FrameWindow, SAMPLE_BYTES};
 use loopy_core::{Orientation, Rational, Signature};
+use std::collections::VecDeque;
 use std::path::Path;
 
 /// Longest time a clip's timestamps may span: beyond it they jump, they do not time
@@ -44,11 +48,68 @@ pub struct Probed {
     pub has_audio: bool,
     pub head: Signature,
     pub tail: Signature,
+    /// Cut-point candidates (`None` when a frame could not be sampled).
+    pub head_window: Option<FrameWindow>,
+    pub tail_window: Option<FrameWindow>,
+}
+
+/// The head window as it is decoded: every `step`-th frame sampled, up to `want`.
+struct HeadSamples {
+    sampler: WindowSampler,
+    want: u64,
+    step: u64,
+    received: u64,
+    luma: Vec<u8>,
+    failed: bool,
+}
+
+impl HeadSamples {
+    fn full(&self) -> bool {
+        self.failed || (self.luma.len() / SAMPLE_BYTES) as u64 >= self.want
+    }
+
+    fn take(&mut self, frame: &Video) {
+        if !self.full() && self.received.is_multiple_of(self.step) {
+            self.failed |= !self.sampler.sample_into(frame, &mut self.luma);
+        }
+        self.received += 1;
+    }
+}
+
+/// The packets since the keyframe before the last `span` packets: what decoding the
+/// tail window needs.
+struct TailPackets {
+    gops: VecDeque<Vec<Packet>>,
+    count: usize,
+    span: usize,
+}
+
+impl TailPackets {
+    fn push(&mut self, packet: Packet) {
+        if packet.is_key() || self.gops.is_empty() {
+            self.gops.push_back(Vec::new());
+        }
+        if let Some(gop) = self.gops.back_mut() {
+            gop.push(packet);
+            self.count += 1;
+        }
+        // Drop the oldest GOP while the ones after it still cover the window.
+        while self.gops.len() > 1 && self.count - self.gops.front().map_or(0, Vec::len) >= self.span
+        {
+            self.count -= self.gops.pop_front().map_or(0, |g| g.len());
+        }
+    }
 }
 
 /// Probes one clip. Every failure is a [`ClipError`] whose text tells a user what is
 /// wrong with the file.
 pub fn probe_clip(path: &Path) -> Result<Probed, ClipError> {
+    probe_clip_with(path, false)
+}
+
+/// Probes one clip, with its head and tail windows when `windows` (which decodes
+/// about a second more at each end: roughly twice the cold time of a plain probe).
+pub fn probe_clip_with(path: &Path, windows: bool) -> Result<Probed, ClipError> {
     let meta = std::fs::metadata(path).map_err(|e| ClipError::Unreadable(e.to_string()))?;
     if meta.len() == 0 {
         return Err(ClipError::Empty);
@@ -90,7 +151,25 @@ pub fn probe_clip(path: &Path) -> Result<Probed, ClipError> {
     let mut head_decoder = open_decoder(&params, &codec, false)?;
     let mut frame = Video::empty();
     let mut head: Option<Video> = None;
-    let mut gop: Vec<Packet> = Vec::new();
+    // Windows as long as the clip's rate allows; cut to a quarter of it at the end.
+    let (longest, step) = if windows {
+        window_shape(u64::MAX, fps)
+    } else {
+        (1, 1)
+    };
+    let mut head_samples = HeadSamples {
+        sampler: WindowSampler::new(orientation),
+        want: if windows { samples(longest, step) } else { 0 },
+        step,
+        received: 0,
+        luma: Vec::new(),
+        failed: false,
+    };
+    let mut tail_packets = TailPackets {
+        gops: VecDeque::new(),
+        count: 0,
+        span: longest as usize,
+    };
     let (mut frames, mut bad_packets) = (0u64, 0u32);
     // The video's extent by its timestamps: the first start, the last frame's start
     // and the last end.
@@ -126,16 +205,15 @@ pub fn probe_clip(path: &Path) -> Result<Probed, ClipError> {
             let end = ts.saturating_add(packet.duration().max(0));
             last_end = Some(last_end.map_or(end, |l| l.max(end)));
         }
-        if head.is_none()
-            && head_decoder.send_packet(&packet).is_ok()
-            && head_decoder.receive_frame(&mut frame).is_ok()
-        {
-            head = Some(std::mem::replace(&mut frame, Video::empty()));
+        if (head.is_none() || !head_samples.full()) && head_decoder.send_packet(&packet).is_ok() {
+            while head_decoder.receive_frame(&mut frame).is_ok() {
+                head_samples.take(&frame);
+                if head.is_none() {
+                    head = Some(std::mem::replace(&mut frame, Video::empty()));
+                }
+            }
         }
-        if packet.is_key() {
-            gop.clear();
-        }
-        gop.push(packet);
+        tail_packets.push(packet);
     }
     if frames == 0 {
         return Err(ClipError::NoFrame(
@@ -186,15 +264,48 @@ pub fn probe_clip(path: &Path) -> Result<Probed, ClipError> {
             )));
         }
     }
-    if head.is_none()
-        && head_decoder.send_eof().is_ok()
-        && head_decoder.receive_frame(&mut frame).is_ok()
-    {
-        head = Some(frame);
+    if (head.is_none() || !head_samples.full()) && head_decoder.send_eof().is_ok() {
+        while head_decoder.receive_frame(&mut frame).is_ok() {
+            head_samples.take(&frame);
+            if head.is_none() {
+                head = Some(std::mem::replace(&mut frame, Video::empty()));
+            }
+        }
     }
     let head =
         head.ok_or_else(|| ClipError::NoFrame(format!(" ({frames} packets, none decodable)")))?;
-    let tail = decode_last(&params, &codec, &gop)?;
+    // The windows as long as this clip allows (a quarter of it at most).
+    let (span, step) = if windows {
+        window_shape(frames, fps)
+    } else {
+        (0, 1)
+    };
+    let want = samples(span, step) as usize;
+    let head_window = (windows
+        && !head_samples.failed
+        && head_samples.luma.len() >= want * SAMPLE_BYTES)
+        .then(|| {
+            head_samples.luma.truncate(want * SAMPLE_BYTES);
+            FrameWindow {
+                first: 0,
+                step,
+                luma: head_samples.luma,
+            }
+        });
+    let packets: Vec<Packet> = tail_packets.gops.into_iter().flatten().collect();
+    let first_kept = frames - packets.len() as u64;
+    let (tail, tail_window) = decode_last(
+        &params,
+        &codec,
+        &packets,
+        (span, step, want),
+        WindowSampler::new(orientation),
+    )?;
+    let tail_window = tail_window.map(|(offset, luma)| FrameWindow {
+        first: first_kept + offset,
+        step,
+        luma,
+    });
     let stored_sar = crate::orient::sample_aspect_ratio(&mut input, index, &head);
     let sar = if orientation.swaps_axes() {
         stored_sar.inverse()
@@ -229,6 +340,8 @@ pub fn probe_clip(path: &Path) -> Result<Probed, ClipError> {
         has_audio,
         head: head_signature,
         tail: tail_signature,
+        head_window,
+        tail_window,
     })
 }
 
@@ -303,17 +416,37 @@ fn promised_seconds(
         .then(|| container_duration as f64 / f64::from(ff::ffi::AV_TIME_BASE))
 }
 
-/// Decodes the packets of the last GOP and returns the last frame in display order.
+/// A tail window as decoded: the index of its first sample among the decoded frames,
+/// and the samples.
+type TailSamples = Option<(u64, Vec<u8>)>;
+
+/// Decodes the kept packets (from a keyframe to the end) and returns the last frame
+/// in display order, with the tail window: `samples` samples `step` frames apart,
+/// ending on the last frame (`span` frames in all).
 fn decode_last(
     params: &ff::codec::Parameters,
     codec: &str,
-    gop: &[Packet],
-) -> Result<Video, ClipError> {
+    packets: &[Packet],
+    (span, step, samples): (u64, u64, usize),
+    mut sampler: WindowSampler,
+) -> Result<(Video, TailSamples), ClipError> {
     let mut decoder = open_decoder(params, codec, true)?;
     let mut frame = Video::empty();
     let mut last: Option<Video> = None;
+    // Frames decode in display order, one per packet: frame i is in the window when
+    // it is among the last `span`, and sampled counting back from the last.
+    let total = packets.len() as u64;
+    let from = total.saturating_sub(span);
+    let sampled = |i: u64| i >= from && (total - 1 - i).is_multiple_of(step);
+    let mut luma = Vec::with_capacity(samples * SAMPLE_BYTES);
+    let (mut index, mut first_sample, mut failed) = (0u64, None, false);
     let mut keep_latest = |decoder: &mut ff::decoder::Video, last: &mut Option<Video>| {
         while decoder.receive_frame(&mut frame).is_ok() {
+            if sampled(index) && !failed {
+                first_sample.get_or_insert(index);
+                failed |= !sampler.sample_into(&frame, &mut luma);
+            }
+            index += 1;
             let previous = last.replace(std::mem::replace(&mut frame, Video::empty()));
             // Recycle the older frame's buffers for the next receive.
             if let Some(old) = previous {
@@ -321,14 +454,18 @@ fn decode_last(
             }
         }
     };
-    for packet in gop {
+    for packet in packets {
         // A damaged packet in the middle is tolerated; the last frame is what counts.
         let _ = decoder.send_packet(packet);
         keep_latest(&mut decoder, &mut last);
     }
     let _ = decoder.send_eof();
     keep_latest(&mut decoder, &mut last);
-    last.ok_or_else(|| ClipError::Truncated("the last frames cannot be decoded".into()))
+    let last =
+        last.ok_or_else(|| ClipError::Truncated("the last frames cannot be decoded".into()))?;
+    // A frame that did not decode shifts the count: no window rather than a wrong one.
+    let whole = !failed && index == total && luma.len() == samples * SAMPLE_BYTES;
+    Ok((last, first_sample.filter(|_| whole).map(|f| (f, luma))))
 }
 
 /// A single-threaded decoder: scans run one file per core already. `fast` skips the

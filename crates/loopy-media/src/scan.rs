@@ -4,7 +4,7 @@
 
 use crate::cache::catalog as cache;
 use crate::error::ScanError;
-use crate::probe::probe_clip;
+use crate::probe::probe_clip_with;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use loopy_core::catalog::tag_from_name;
 use loopy_core::manifest::{Manifest, MANIFEST_FILE};
@@ -27,6 +27,8 @@ pub struct ScanOptions {
     /// Decode every frame of every clip (not yet verified while unchanged) and skip
     /// the damaged ones.
     pub verify: bool,
+    /// Also keep each clip's head and tail windows (cut-point candidates).
+    pub windows: bool,
 }
 
 /// Whether the cache helped, and if not why.
@@ -86,7 +88,7 @@ pub fn scan_folder(
     let outcomes: Vec<(String, Examined)> = files
         .par_iter()
         .map(|rel| {
-            let outcome = examine(&root, rel, &cached, opts.verify);
+            let outcome = examine(&root, rel, &cached, opts);
             on_file(rel, files.len());
             (rel.clone(), outcome)
         })
@@ -163,7 +165,7 @@ type Examined = Result<(ClipInfo, bool, cache::FileStamp), Skip>;
 
 /// A clip from the cache when it is unchanged, else probed; with `verify`, decoded
 /// to the last frame unless that was done before.
-fn examine(root: &Path, rel: &str, cached: &cache::Cached, verify: bool) -> Examined {
+fn examine(root: &Path, rel: &str, cached: &cache::Cached, opts: &ScanOptions) -> Examined {
     let path = root.join(rel);
     let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read: {e}"))?;
     let size = meta.len();
@@ -194,16 +196,25 @@ fn examine(root: &Path, rel: &str, cached: &cache::Cached, verify: bool) -> Exam
             damage: Some(Box::new(damage.clone())),
         });
     }
-    let reusable =
-        cache::reusable(cached, rel, size, mtime_ns).filter(|c| c.fingerprint == fingerprint);
+    // A clip cached without windows is probed again when they are wanted.
+    let reusable = cache::reusable(cached, rel, size, mtime_ns)
+        .filter(|c| c.fingerprint == fingerprint)
+        .filter(|c| !opts.windows || c.head_window.is_some());
     let (mut clip, from_cache) = match reusable {
         Some(clip) => (clip.clone(), true),
         None => (
-            probe(&path, rel, size, mtime_ns, fingerprint.clone())?,
+            probe(
+                &path,
+                rel,
+                size,
+                mtime_ns,
+                fingerprint.clone(),
+                opts.windows,
+            )?,
             false,
         ),
     };
-    if !verify || clip.verified {
+    if !opts.verify || clip.verified {
         return Ok((clip, from_cache, stamp));
     }
     match crate::verify::verify_clip(&path, &|| {}) {
@@ -234,8 +245,9 @@ fn probe(
     size: u64,
     mtime_ns: i128,
     fingerprint: String,
+    windows: bool,
 ) -> Result<ClipInfo, String> {
-    let probed = probe_clip(path).map_err(|e| e.to_string())?;
+    let probed = probe_clip_with(path, windows).map_err(|e| e.to_string())?;
     let seamless_score = probed.tail.distance(&probed.head);
     Ok(ClipInfo {
         path: rel.to_string(),
@@ -260,6 +272,8 @@ fn probe(
         head: probed.head,
         tail: probed.tail,
         seamless_score,
+        head_window: probed.head_window,
+        tail_window: probed.tail_window,
         verified: false,
     })
 }

@@ -16,6 +16,7 @@ pub fn scan(dir: &Path, args: &FolderArgs) -> Result<ScanReport> {
         max: args.max.map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
         use_cache: !args.no_cache,
         verify: args.verify,
+        windows: args.windows,
     };
     let started = Instant::now();
     let bar = crate::progress::Meter::new(

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use super::CACHE_DIR;
 const CACHE_FILE: &str = "catalog.json";
 /// Bumped whenever probing or signatures change meaning, which invalidates old caches.
-const CACHE_VERSION: u32 = 3;
+const CACHE_VERSION: u32 = 4;
 
 #[derive(Serialize, Deserialize)]
 struct CacheFile {
