@@ -168,11 +168,23 @@ fn the_control_api_checks_who_asks_and_what() {
     let server = serve(&[]);
     server.playlist(1);
     let cut = server.url("/api/cut");
-    assert_eq!(Server::status_of(ureq::post(&cut).call()), 401);
+    // A 401 names the scheme to use (RFC 7235), and the scheme's name is
+    // case-insensitive.
+    match ureq::post(&cut).call() {
+        Err(ureq::Error::Status(401, response)) => assert_eq!(
+            response.header("WWW-Authenticate"),
+            Some("Bearer realm=\"loopy\"")
+        ),
+        other => panic!("no token: {:?}", other.map(|r| r.status())),
+    }
     let wrong = ureq::post(&cut)
         .set("Authorization", "Bearer test-token-124")
         .call();
     assert_eq!(Server::status_of(wrong), 401);
+    let lower_case = ureq::post(&cut)
+        .set("Authorization", &format!("bearer {TOKEN}"))
+        .call();
+    assert_eq!(Server::status_of(lower_case), 200);
     let big = format!("{{\"talk\": 0.5, \"x\": \"{}\"}}", "a".repeat(20_000));
     let oversized = ureq::post(&server.url("/api/signals"))
         .set("Authorization", &format!("Bearer {TOKEN}"))
@@ -195,6 +207,21 @@ fn the_control_api_checks_who_asks_and_what() {
         .set("Content-Type", "application/json")
         .send_string(r#"{"talk": 3}"#);
     assert_eq!(Server::status_of(bad_signal), 422);
+    // A tag no clip has would steer nothing: refused, naming the tags there are.
+    let no_such_tag = ureq::post(&server.url("/api/signals"))
+        .set("Authorization", &format!("Bearer {TOKEN}"))
+        .set("Content-Type", "application/json")
+        .send_string(r#"{"nosuchtag": 0.5}"#);
+    match no_such_tag {
+        Err(ureq::Error::Status(422, response)) => {
+            let text = response.into_string().expect("body");
+            assert!(
+                text.contains("nosuchtag") && text.contains("talk") && text.contains("idle"),
+                "{text}"
+            );
+        }
+        other => panic!("unknown tag: {:?}", other.map(|r| r.status())),
+    }
     // Viewing is public unless protected.
     assert_eq!(
         Server::status_of(ureq::get(&server.url("/api/state")).call()),

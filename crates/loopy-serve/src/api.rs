@@ -85,17 +85,30 @@ pub fn router(shared: Arc<Shared>, access: Access) -> Router {
         .with_state(app)
 }
 
+/// Whether the request carries `Authorization: Bearer <token>`; the scheme's name is
+/// case-insensitive (RFC 7235), the token is compared in constant time.
 fn bearer_ok(headers: &HeaderMap, token: &str) -> bool {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+        .and_then(|v| v.trim_start().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map_or("", |(_, credentials)| credentials.trim());
     bool::from(given.as_bytes().ct_eq(token.as_bytes()))
 }
 
 fn refuse(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+/// A 401 with the challenge RFC 7235 asks for, so clients know which scheme to use.
+fn unauthorized(message: &str) -> Response {
+    let mut response = refuse(StatusCode::UNAUTHORIZED, message);
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer realm=\"loopy\""),
+    );
+    response
 }
 
 async fn control_guard(
@@ -105,8 +118,7 @@ async fn control_guard(
     next: Next,
 ) -> Response {
     if !bearer_ok(&headers, &app.access.token) {
-        return refuse(
-            StatusCode::UNAUTHORIZED,
+        return unauthorized(
             "control needs `Authorization: Bearer <token>` (the token loopy serve printed, or --token)",
         );
     }
@@ -134,10 +146,7 @@ async fn viewing_guard(
     next: Next,
 ) -> Response {
     if app.access.protect_viewing && !bearer_ok(&headers, &app.access.token) {
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            "this stream needs `Authorization: Bearer <token>`",
-        );
+        return unauthorized("this stream needs `Authorization: Bearer <token>`");
     }
     next.run(request).await
 }
@@ -424,6 +433,27 @@ async fn command(app: &App, command: Command) -> Response {
 }
 
 async fn set_signals(State(app): State<App>, Json(body): Json<BTreeMap<String, f64>>) -> Response {
+    // A tag no clip carries would steer nothing: named, with the tags there are.
+    let known: std::collections::BTreeSet<&str> = app
+        .shared
+        .library
+        .iter()
+        .flat_map(|c| c.tags.iter().map(String::as_str))
+        .collect();
+    if let Some(unknown) = body.keys().find(|tag| !known.contains(tag.as_str())) {
+        let tags: Vec<&str> = known.into_iter().collect();
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!(
+                "no clip has the tag `{unknown}`; the library's tags are: {}",
+                if tags.is_empty() {
+                    "none".to_string()
+                } else {
+                    tags.join(", ")
+                }
+            ),
+        );
+    }
     let mut signals = Vec::with_capacity(body.len());
     for (tag, value) in &body {
         match loopy_core::spec::Signal::parse(&format!("{tag}={value}")) {
