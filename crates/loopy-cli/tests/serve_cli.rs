@@ -1011,3 +1011,25 @@ fn vlc_reads_both_variants_by_url() {
         assert_eq!(common::frames::decode_errors(&out), "", "{playlist}");
     }
 }
+
+#[test]
+fn a_port_in_use_is_said_at_once_and_once() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = taken.local_addr().expect("address").port();
+    let dir = fresh_library();
+    let out = loopy(&[
+        "serve",
+        dir.path().to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stderr(&out);
+    assert!(
+        text.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{text}"
+    );
+    assert_eq!(text.matches("in use").count(), 1, "{text}");
+    // Before any scanning or conforming.
+    assert!(!dir.path().join(".loopy").exists(), "{text}");
+}

@@ -31,7 +31,7 @@ pub use producer::ProducerConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Listen {
         addr: SocketAddr,
         source: std::io::Error,
@@ -51,11 +51,20 @@ pub enum ServeError {
 }
 
 pub struct ServeConfig {
-    pub listen: SocketAddr,
+    /// The socket, bound before the library is conformed (see [`bind`]), so that a
+    /// port in use is said at once.
+    pub listener: std::net::TcpListener,
     pub access: Access,
     /// Segments listed in the playlist (at least 6).
     pub window: usize,
     pub producer: ProducerConfig,
+}
+
+/// Binds the address the stream will be served on.
+pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, ServeError> {
+    std::net::TcpListener::bind(addr)
+        .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
+        .map_err(|source| ServeError::Listen { addr, source })
 }
 
 /// Segments listed by default: six, and at least three target durations.
@@ -73,7 +82,7 @@ pub async fn run(
     on_listening: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
     let ServeConfig {
-        listen,
+        listener,
         access,
         window,
         producer,
@@ -133,12 +142,7 @@ pub async fn run(
         preview: preview::PreviewHub::default(),
         closing: tokio::sync::watch::channel(false).0,
     });
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| ServeError::Listen {
-            addr: listen,
-            source,
-        })?;
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(ServeError::Http)?;
     let bound = listener.local_addr().map_err(ServeError::Http)?;
     let stop = Arc::new(AtomicBool::new(false));
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();

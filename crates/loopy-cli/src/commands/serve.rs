@@ -26,6 +26,8 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             )));
         }
     }
+    // The port first: one in use is said before any scanning or conforming.
+    let listener = loopy_serve::bind(args.listen)?;
     let report = super::folder::scan(&args.dir, &args.folder)?;
     let catalog = report.catalog;
     // The endless plan takes every planning option but a length.
@@ -78,7 +80,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     let token = args.token.clone().unwrap_or_else(random_token);
     let print_token = args.token.is_none();
     let config = ServeConfig {
-        listen: args.listen,
+        listener,
         access: Access {
             token: token.clone().into(),
             protect_viewing: args.protect_viewing,
