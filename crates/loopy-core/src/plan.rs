@@ -219,6 +219,12 @@ impl Plan {
             .collect()
     }
 
+    /// The clips the sequence plays, each once, in index order.
+    pub fn clips_used(&self) -> Vec<usize> {
+        let used: std::collections::BTreeSet<usize> = self.sequence.iter().copied().collect();
+        used.into_iter().collect()
+    }
+
     fn placements_untrimmed(&self) -> Vec<Placement> {
         let mut timeline = Timeline::new(self.fps_rational, self.crossfade_frames);
         self.sequence

@@ -9,6 +9,7 @@
 //! a piece that passed keeps its verdict while its length, modification and change
 //! times and inode stay the same. [`check_fully`] also decodes every frame.
 
+use super::catalog::FileStamp;
 use crate::error::RenderError;
 use crate::render::temp::TempOutput;
 use serde::{Deserialize, Serialize};
@@ -59,9 +60,9 @@ pub fn check_path(piece: &Path) -> PathBuf {
 struct Stamp {
     len: u64,
     mtime_ns: i128,
-    ctime: (i64, i64),
     dev: u64,
-    ino: u64,
+    /// Change time and inode, as the catalog keeps them for clips.
+    file: FileStamp,
 }
 
 impl Stamp {
@@ -69,9 +70,8 @@ impl Stamp {
         Stamp {
             len: meta.len(),
             mtime_ns: crate::fingerprint::modified_ns(meta),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
             dev: meta.dev(),
-            ino: meta.ino(),
+            file: FileStamp::of(meta),
         }
     }
 }

@@ -7,7 +7,6 @@ use ff::Packet;
 use ffmpeg_next as ff;
 use loopy_core::spans::{SpanMode, SpanSource};
 use loopy_core::Plan;
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `Ok` when the plan can be rendered by copying packets, else the reason it cannot.
@@ -26,7 +25,7 @@ pub fn can_copy(plan: &Plan, opts: &RenderOptions) -> Result<(), String> {
         .pix_fmt
         .as_deref()
         .unwrap_or(opts.codec.default_pix_fmt());
-    let used: BTreeSet<usize> = plan.sequence.iter().copied().collect();
+    let used = plan.clips_used();
     let mut extradata: Option<Vec<u8>> = None;
     for &c in &used {
         let clip = &plan.clips[c];

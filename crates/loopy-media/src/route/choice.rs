@@ -39,8 +39,8 @@ impl SmartEstimate {
 
     fn of(plan: &Plan, profile: &Profile, spans: &[Span]) -> Self {
         let root = Path::new(&plan.root);
-        let used: BTreeSet<usize> = plan.sequence.iter().copied().collect();
-        let unconformed: Vec<usize> = used
+        let unconformed: Vec<usize> = plan
+            .clips_used()
             .into_iter()
             .filter(|&c| !entry::check(&conformed_path(profile, root, &plan.clips[c])).is_good())
             .collect();

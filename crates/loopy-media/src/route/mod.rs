@@ -118,8 +118,11 @@ pub fn render(
     let mut conformed = ConformReport::default();
     let mut _in_use = None;
     if let Some(Choice::Smart { profile, .. }) = &choice {
-        let used: std::collections::BTreeSet<usize> = plan.sequence.iter().copied().collect();
-        let clips: Vec<_> = used.iter().map(|&c| plan.clips[c].clone()).collect();
+        let clips: Vec<_> = plan
+            .clips_used()
+            .into_iter()
+            .map(|c| plan.clips[c].clone())
+            .collect();
         let lock = profile.share(Path::new(&plan.root))?;
         match crate::smart::conform_clips(
             Path::new(&plan.root),
@@ -267,7 +270,7 @@ fn what_was_encoded(records: &[SpanRecord], clips_conformed: usize) -> String {
 /// Says what the output will not carry that the clips have: their sound (unless
 /// `--audio clips`) and transparency.
 fn warn_about_dropped_parts(plan: &Plan, opts: &RenderOptions) {
-    let used: std::collections::BTreeSet<usize> = plan.sequence.iter().copied().collect();
+    let used = plan.clips_used();
     let with_sound = used.iter().filter(|&&c| plan.clips[c].has_audio).count();
     if with_sound > 0 && opts.audio != Some(AudioSource::Clips) {
         tracing::warn!(

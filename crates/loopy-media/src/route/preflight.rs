@@ -201,7 +201,7 @@ pub fn check(
     verify: bool,
 ) -> Result<Checked, RenderError> {
     let thorough = skip_bad || !copy_only || verify;
-    let used = clips_used(plan);
+    let used = plan.clips_used();
     let mut verdicts: BTreeMap<usize, Option<String>> = used
         .par_iter()
         .map(|&clip| (clip, problem_with(plan, clip, thorough, verify)))
@@ -278,13 +278,7 @@ pub fn check(
     }
     fixed.stats = fixed.recompute_stats();
     Ok(Checked {
-        plan: with_fingerprints(&fixed, &clips_used(&fixed)),
+        plan: with_fingerprints(&fixed, &fixed.clips_used()),
         substitutions,
     })
-}
-
-/// The clips a plan plays, each once, in index order.
-fn clips_used(plan: &Plan) -> Vec<usize> {
-    let used: std::collections::BTreeSet<usize> = plan.sequence.iter().copied().collect();
-    used.into_iter().collect()
 }
