@@ -49,7 +49,7 @@ class LoopyPlan(io.ComfyNode):
                 ),
                 io.Int.Input(
                     "avoid_ngrams",
-                    default=0,
+                    default=4,
                     min=0,
                     max=64,
                     tooltip="Never replay a run of this many clips (0: off)",
@@ -130,8 +130,7 @@ class LoopyPlan(io.ComfyNode):
             args += ["--matrix", mode_file.strip()]
         else:
             args += ["--mode", mode]
-        if avoid_ngrams >= 2:
-            args += ["--avoid-ngrams", str(avoid_ngrams)]
+        args += ["--avoid-ngrams", str(avoid_ngrams)]
         if fps.strip():
             args += ["--fps", fps.strip()]
         for line in signal_lines(signals):

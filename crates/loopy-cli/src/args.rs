@@ -136,7 +136,7 @@ pub struct PlanOptionArgs {
     /// --learn) or custom (implied by --matrix)
     #[arg(long)]
     pub mode: Option<String>,
-    /// similarity: σ = median pairwise distance × SIGMA (default 1); smaller prefers close matches more
+    /// similarity: multiplies the library's calibrated σ (default 1); smaller prefers close matches more
     #[arg(long)]
     pub sigma: Option<f64>,
     /// learned: example sequence, one clip name per line, or an earlier plan.json
@@ -151,7 +151,7 @@ pub struct PlanOptionArgs {
     /// A clip used within the last W picks is not picked again while another is allowed (default 5)
     #[arg(long, value_name = "W")]
     pub history: Option<usize>,
-    /// Never repeat a run of N clips while an alternative exists
+    /// Never repeat a run of N clips while an alternative exists (default 4; 0 = off)
     #[arg(long, value_name = "N")]
     pub avoid_ngrams: Option<usize>,
     /// Steer by tag: TAG=VALUE with VALUE in [-1, 1] (repeatable)

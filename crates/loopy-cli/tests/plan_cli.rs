@@ -266,3 +266,39 @@ fn history_larger_than_the_library_is_relaxed_with_a_warning() {
     );
     assert_eq!(json(&out)["settings"]["history_effective"], 2);
 }
+
+#[test]
+fn the_default_planner_starves_no_clip_of_a_mixed_library() {
+    // Six clips of different sizes, rates and codecs: their seams differ a lot, and
+    // sharp similarity weights would leave the worst-matching ones out for good.
+    let dir = fixture_dir("plan-mixed", make_mixed_library);
+    for seed in ["1", "2", "3"] {
+        let out = loopy(&[
+            "plan",
+            dir.to_str().unwrap(),
+            "-d",
+            "30m",
+            "--seed",
+            seed,
+            "--json",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let plan = json(&out);
+        let stats = &plan["stats"];
+        assert_eq!(stats["clips_used"], 6, "seed {seed}: {stats}");
+        assert!(
+            stats["longest_repeat"].as_u64().unwrap() <= 16,
+            "seed {seed}: {stats}"
+        );
+        let mean = stats["mean_seam_distance"].as_f64().unwrap();
+        let shuffle = stats["uniform_mean_seam_distance"].as_f64().unwrap();
+        assert!(
+            mean < shuffle,
+            "seed {seed}: seams {mean} vs a shuffle's {shuffle}"
+        );
+        assert!(
+            stats["worst_seam_distance"].as_f64().unwrap()
+                <= stats["uniform_worst_seam_distance"].as_f64().unwrap()
+        );
+    }
+}

@@ -46,6 +46,8 @@ fn main() {
             mode,
             seed: 42,
             length: Length::Entries(1_000_001),
+            // As `loopy plan` does by default.
+            avoid_ngrams: Some(loopy_core::planner::DEFAULT_AVOID_NGRAMS),
             ..PlanOptions::default()
         };
         let best = (0..3)

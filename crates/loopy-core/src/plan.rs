@@ -41,6 +41,9 @@ pub struct PlanSettings {
     pub mode: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sigma: Option<f64>,
+    /// σ as applied: the library's calibrated σ times `sigma` (seam-distance units).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigma_applied: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smoothing: Option<f64>,
     pub history: usize,
@@ -132,6 +135,7 @@ impl Plan {
             settings: PlanSettings {
                 mode: "single".into(),
                 sigma: None,
+                sigma_applied: None,
                 smoothing: None,
                 history: 0,
                 history_effective: 0,
@@ -259,6 +263,8 @@ impl Plan {
         );
         fresh.mean_seam_distance = self.stats.mean_seam_distance;
         fresh.uniform_mean_seam_distance = self.stats.uniform_mean_seam_distance;
+        fresh.worst_seam_distance = self.stats.worst_seam_distance;
+        fresh.uniform_worst_seam_distance = self.stats.uniform_worst_seam_distance;
         fresh
     }
 }

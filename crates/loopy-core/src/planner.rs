@@ -41,6 +41,11 @@ pub struct PlanOptions {
     pub signal_strength: f64,
 }
 
+/// `loopy plan` never replays a run of this many clips while an alternative exists
+/// (`--avoid-ngrams`; 0 turns the rule off): a viewer may notice three clips coming
+/// back in the same order, and foresight keeps the rule from costing good seams.
+pub const DEFAULT_AVOID_NGRAMS: usize = 4;
+
 /// The most entries a plan may have: about 70 MB of plan file, weeks of output at
 /// any clip length this tool is for. Longer requests are refused, not attempted.
 pub const MAX_PLAN_ENTRIES: u64 = 10_000_000;
@@ -224,7 +229,7 @@ pub fn prepare(catalog: &Catalog, opts: &PlanOptions) -> Result<Prepared, PlanEr
     if let Some(k) = opts.avoid_ngrams {
         if k < 2 {
             return Err(PlanError::InvalidOption(format!(
-                "--avoid-ngrams must be 2 or more, got {k}"
+                "--avoid-ngrams must be 2 or more (0 turns the rule off), got {k}"
             )));
         }
     }
@@ -300,6 +305,7 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Planned, PlanError>
         history,
         warnings,
     } = prepare(catalog, opts)?;
+    let sigma_applied = model.sigma();
     let mut chain = Chain::new(
         std::rc::Rc::new(model),
         opts.seed,
@@ -349,6 +355,7 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Planned, PlanError>
         settings: PlanSettings {
             mode: opts.mode.name().to_string(),
             sigma,
+            sigma_applied,
             smoothing,
             history: opts.history,
             history_effective: history,

@@ -30,6 +30,12 @@ pub struct PlanStats {
     pub mean_seam_distance: Option<f64>,
     /// …next to the mean a uniformly random successor would give.
     pub uniform_mean_seam_distance: Option<f64>,
+    /// The worst seam of the sequence…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worst_seam_distance: Option<f64>,
+    /// …next to the worst a uniform shuffle can meet (the largest distance between two clips).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uniform_worst_seam_distance: Option<f64>,
     pub total_duration_s: f64,
     pub total_frames: u64,
 }
@@ -77,6 +83,12 @@ pub fn compute(
     let mean_seam_distance = seams
         .filter(|_| len > 1)
         .map(|s| sequence.windows(2).map(|w| s.get(w[0], w[1])).sum::<f64>() / (len - 1) as f64);
+    let worst_seam_distance = seams.filter(|_| len > 1).map(|s| {
+        sequence
+            .windows(2)
+            .map(|w| s.get(w[0], w[1]))
+            .fold(0.0, f64::max)
+    });
     PlanStats {
         entries: len,
         transitions: len.saturating_sub(1),
@@ -99,6 +111,8 @@ pub fn compute(
         longest_repeat: longest_repeat(sequence) as u64,
         mean_seam_distance,
         uniform_mean_seam_distance: seams.and_then(SeamMatrix::uniform_mean),
+        worst_seam_distance,
+        uniform_worst_seam_distance: seams.and_then(SeamMatrix::max_off_diagonal),
         total_duration_s: fps.seconds(total_frames),
         total_frames,
     }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModeSpec {
     Uniform,
-    /// `sigma_scale` multiplies the median pairwise distance to give σ.
+    /// `sigma_scale` multiplies the library's calibrated σ (see [`calibrated_sigma`]).
     Similarity {
         sigma_scale: f64,
     },
@@ -86,6 +86,36 @@ impl SeamMatrix {
         Some(*median as f64)
     }
 
+    /// The smallest distance between two different clips.
+    pub fn min_off_diagonal(&self) -> Option<f64> {
+        (0..self.n)
+            .flat_map(|a| (0..self.n).filter(move |&b| b != a).map(move |b| (a, b)))
+            .map(|(a, b)| self.get(a, b))
+            .reduce(f64::min)
+    }
+
+    /// Each clip's smallest distance to another clip (0 for a lone clip).
+    pub fn row_best(&self) -> Vec<f64> {
+        (0..self.n)
+            .map(|a| {
+                (0..self.n)
+                    .filter(|&b| b != a)
+                    .map(|b| self.get(a, b))
+                    .reduce(f64::min)
+                    .unwrap_or(0.0)
+            })
+            .collect()
+    }
+
+    /// The largest distance between two different clips: the worst seam a uniform
+    /// shuffle can meet. `None` with fewer than two clips.
+    pub fn max_off_diagonal(&self) -> Option<f64> {
+        (0..self.n)
+            .flat_map(|a| (0..self.n).filter(move |&b| b != a).map(move |b| (a, b)))
+            .map(|(a, b)| self.get(a, b))
+            .reduce(f64::max)
+    }
+
     /// Mean seam distance of a chain that picks every successor uniformly: the figure a
     /// plan's own mean seam distance is compared with.
     pub fn uniform_mean(&self) -> Option<f64> {
@@ -104,6 +134,88 @@ impl SeamMatrix {
     }
 }
 
+/// How many successors a typical clip should effectively choose between: the
+/// perplexity (2 to the power of the entropy) of its row of similarity weights. Two
+/// lets a clip with one good match take it nearly always, and one with several good
+/// matches spread its picks over them; the rules (history, n-grams) and foresight
+/// provide the rest of the variety. Chosen on `bench/seams`.
+pub const EFFECTIVE_CHOICES: f64 = 1.01;
+
+/// Rows the calibration looks at, at most (evenly spaced over the library): enough
+/// for a median, and cheap at thousands of clips.
+const CALIBRATION_ROWS: usize = 64;
+
+/// σ for this library: the one that gives the median sampled row
+/// [`EFFECTIVE_CHOICES`] effective successors (each clip's row is measured from its
+/// own best seam, so a library of good and bad clips alike is judged by the spread
+/// of its choices, not by its absolute distances). `None` when there is nothing to
+/// prefer: fewer than two clips, or every seam the same.
+pub fn calibrated_sigma(seams: &SeamMatrix) -> Option<f64> {
+    let n = seams.n;
+    if n < 2 {
+        return None;
+    }
+    let step = n.div_ceil(CALIBRATION_ROWS).max(1);
+    let rows: Vec<Vec<f64>> = (0..n)
+        .step_by(step)
+        .map(|a| {
+            let row: Vec<f64> = (0..n)
+                .filter(|&b| b != a)
+                .map(|b| seams.get(a, b))
+                .collect();
+            let best = row.iter().copied().fold(f64::INFINITY, f64::min);
+            row.into_iter().map(|d| d - best).collect()
+        })
+        .collect();
+    let spread = rows.iter().flatten().copied().fold(0.0, f64::max);
+    if !(spread > 0.0 && spread.is_finite()) {
+        return None;
+    }
+    let target = EFFECTIVE_CHOICES.min((n - 1) as f64);
+    let median_perplexity = |sigma: f64| {
+        let mut values: Vec<f64> = rows.iter().map(|row| perplexity(row, sigma)).collect();
+        let mid = (values.len() - 1) / 2;
+        let (_, m, _) = values.select_nth_unstable_by(mid, f64::total_cmp);
+        *m
+    };
+    // Perplexity grows with σ: bisect on a log scale between a sharp and a flat σ.
+    let (mut lo, mut hi) = (spread * 1e-4, spread * 1e3);
+    if median_perplexity(hi) <= target {
+        return Some(hi);
+    }
+    for _ in 0..50 {
+        let mid = libm::sqrt(lo * hi);
+        if median_perplexity(mid) < target {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Some(hi)
+}
+
+/// Effective number of choices of weights exp(−d/σ) over `row` (2^entropy).
+fn perplexity(row: &[f64], sigma: f64) -> f64 {
+    let weights: Vec<f64> = row.iter().map(|d| libm::exp(-d / sigma)).collect();
+    let total: f64 = weights.iter().sum();
+    if total.is_nan() || total <= 0.0 {
+        return 1.0;
+    }
+    let entropy: f64 = weights
+        .iter()
+        .filter(|&&w| w > 0.0)
+        .map(|&w| {
+            let p = w / total;
+            -p * libm::log2(p)
+        })
+        .sum();
+    libm::exp2(entropy)
+}
+
+/// The smallest similarity weight: far below anything a draw would meet while a
+/// better seam is allowed, but not zero.
+const MIN_SIMILARITY: f64 = 1e-300;
+
 /// The base transition weights of a plan, before the hard rules.
 #[derive(Debug, Clone)]
 pub struct WeightModel {
@@ -113,12 +225,21 @@ pub struct WeightModel {
     target: Vec<f64>,
     /// At most one clip can be used: it may follow itself.
     lone_clip: bool,
+    /// −ln(target ÷ the largest target) per clip, for [`WeightModel::path_cost`].
+    share_cost: Vec<f64>,
 }
 
 #[derive(Debug, Clone)]
 enum Kind {
     Uniform,
-    Similarity { seams: SeamMatrix, sigma: f64 },
+    Similarity {
+        seams: SeamMatrix,
+        sigma: f64,
+        /// Each clip's best seam to another clip: weights are measured from it.
+        row_best: Vec<f64>,
+        /// The best seam of the library, from which [`WeightModel::path_cost`] counts.
+        floor: f64,
+    },
     Dense(Vec<f64>),
 }
 
@@ -133,13 +254,15 @@ impl WeightModel {
                         "--sigma must be a number > 0, got {sigma_scale}"
                     )));
                 }
-                match seams.median_off_diagonal() {
-                    // All clips look alike (or there is one): nothing to prefer.
-                    Some(m) if m > 0.0 => Kind::Similarity {
+                match calibrated_sigma(seams) {
+                    Some(sigma) => Kind::Similarity {
                         seams: seams.clone(),
-                        sigma: m * sigma_scale,
+                        sigma: sigma * sigma_scale,
+                        row_best: seams.row_best(),
+                        floor: seams.min_off_diagonal().unwrap_or(0.0),
                     },
-                    _ => Kind::Uniform,
+                    // All clips look alike (or there is one): nothing to prefer.
+                    None => Kind::Uniform,
                 }
             }
             ModeSpec::Learned { example, smoothing } => {
@@ -167,11 +290,17 @@ impl WeightModel {
             }
         };
         let lone_clip = target.iter().filter(|&&t| t > 0.0).count() <= 1;
+        let target_max = target.iter().copied().fold(0.0, f64::max);
+        let share_cost = target
+            .iter()
+            .map(|&t| -libm::log((t / target_max).max(MIN_SIMILARITY)))
+            .collect();
         Ok(WeightModel {
             n,
             kind,
             target,
             lone_clip,
+            share_cost,
         })
     }
 
@@ -181,6 +310,42 @@ impl WeightModel {
 
     pub fn is_empty(&self) -> bool {
         self.n == 0
+    }
+
+    /// What foresight counts for the step `a → b` of a path: the seam above the
+    /// library's best, in σ, less the log of `b`'s share (signals). Unlike a row of
+    /// weights, which says only which successor is best *for a*, this compares seams
+    /// across clips, so that a path through a clip whose best seam is still a bad one
+    /// costs what it shows. ≥ 0; only meaningful with foresight (similarity weights).
+    pub fn path_cost(&self, a: usize, b: usize) -> f64 {
+        match &self.kind {
+            Kind::Similarity {
+                seams,
+                sigma,
+                floor,
+                ..
+            } => (seams.get(a, b) - floor) / sigma + self.share_cost[b],
+            _ => 0.0,
+        }
+    }
+
+    /// Clips that can be picked at all (weight and signals above zero).
+    pub fn usable(&self) -> usize {
+        self.target.iter().filter(|&&t| t > 0.0).count()
+    }
+
+    /// Whether the chain should look one pick ahead (see `Chain`'s outlook): for
+    /// similarity weights, where a seam's quality is what the weights say.
+    pub fn foresight(&self) -> bool {
+        matches!(self.kind, Kind::Similarity { .. })
+    }
+
+    /// The σ of similarity weights (after `--sigma`), for the plan's record.
+    pub fn sigma(&self) -> Option<f64> {
+        match self.kind {
+            Kind::Similarity { sigma, .. } => Some(sigma),
+            _ => None,
+        }
     }
 
     /// Weight of the very first pick, which has no predecessor.
@@ -196,7 +361,15 @@ impl WeightModel {
         }
         let base = match &self.kind {
             Kind::Uniform => 1.0,
-            Kind::Similarity { seams, sigma } => libm::exp(-seams.get(a, b) / sigma),
+            // Measured from the row's best seam (a factor per row, which a draw does
+            // not see) so that a sharp σ cannot round a whole row to zero, and never
+            // quite zero, so that every clip stays reachable when the rules need it.
+            Kind::Similarity {
+                seams,
+                sigma,
+                row_best,
+                ..
+            } => libm::exp(-(seams.get(a, b) - row_best[a]) / sigma).max(MIN_SIMILARITY),
             Kind::Dense(m) => m[a * self.n + b],
         };
         base * self.target[b]

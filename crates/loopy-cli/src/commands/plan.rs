@@ -198,7 +198,11 @@ pub fn plan_options(
         crossfade: parsed.crossfade,
         history: args.history.unwrap_or(5),
         history_explicit: args.history.is_some(),
-        avoid_ngrams: args.avoid_ngrams,
+        avoid_ngrams: match args.avoid_ngrams {
+            None => Some(planner::DEFAULT_AVOID_NGRAMS),
+            Some(0) => None,
+            Some(k) => Some(k),
+        },
         signals: parsed.signals,
         signal_strength: args.signal_strength.unwrap_or(0.5),
     };
@@ -256,6 +260,11 @@ fn stats_lines(plan: &Plan, s: &PlanStats) -> Vec<String> {
         (Some(p), None) => format!("{p:.4}"),
         _ => "n/a".into(),
     };
+    let worst = match (s.worst_seam_distance, s.uniform_worst_seam_distance) {
+        (Some(p), Some(u)) => format!(", worst {p:.4} (a uniform shuffle: up to {u:.4})"),
+        (Some(p), None) => format!(", worst {p:.4}"),
+        _ => String::new(),
+    };
     vec![
         format!(
             "{}, {} ({} at {} fps), seed {}",
@@ -281,6 +290,6 @@ fn stats_lines(plan: &Plan, s: &PlanStats) -> Vec<String> {
             s.max_entropy_bits,
             count(s.longest_repeat, "clip")
         ),
-        format!("mean seam distance {seam}"),
+        format!("mean seam distance {seam}{worst}"),
     ]
 }
