@@ -260,6 +260,15 @@ impl AliasTable {
     }
 }
 
+/// A clip's key in `Chain::by_age`: 0 for never picked, else its position + 1.
+fn age_stamp(last_used: u64) -> u64 {
+    if last_used == NEVER {
+        0
+    } else {
+        last_used + 1
+    }
+}
+
 fn foresight_depth(model: &WeightModel) -> usize {
     if model.usable() <= DEEP_FORESIGHT_CLIPS {
         FORESIGHT_DEPTH
@@ -282,6 +291,11 @@ impl Chain {
         avoid_ngrams: Option<usize>,
     ) -> Self {
         let n = model.len();
+        let by_age = if model.foresight() {
+            (0..n as u32).map(|b| (0, b)).collect()
+        } else {
+            BTreeSet::new()
+        };
         Chain {
             rows: vec![None; n],
             best_next: vec![None; n],
@@ -289,7 +303,7 @@ impl Chain {
             initial: table((0..n).map(|b| model.initial(b))),
             model,
             last_used: vec![NEVER; n],
-            by_age: (0..n as u32).map(|b| (0, b)).collect(),
+            by_age,
             pos: 0,
             history: history as u64,
             ngrams: avoid_ngrams.filter(|&k| k >= 2).map(NgramGuard::new),
@@ -334,6 +348,18 @@ impl Chain {
         self.rows = vec![None; n];
         self.best_next = vec![None; n];
         self.foresight_depth = foresight_depth(&model);
+        self.by_age = if model.foresight() {
+            (0..n)
+                .map(|b| {
+                    (
+                        age_stamp(self.last_used.get(b).copied().unwrap_or(NEVER)),
+                        b as u32,
+                    )
+                })
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
         self.initial = table((0..n).map(|b| model.initial(b)));
         self.model = model;
     }
@@ -352,10 +378,11 @@ impl Chain {
     }
 
     fn record(&mut self, pick: usize) {
-        let stamp = |used: u64| if used == NEVER { 0 } else { used + 1 };
-        self.by_age
-            .remove(&(stamp(self.last_used[pick]), pick as u32));
-        self.by_age.insert((self.pos + 1, pick as u32));
+        if self.model.foresight() {
+            self.by_age
+                .remove(&(age_stamp(self.last_used[pick]), pick as u32));
+            self.by_age.insert((self.pos + 1, pick as u32));
+        }
         self.last_used[pick] = self.pos;
         self.pos += 1;
         for guard in [&mut self.ngrams, &mut self.longer].into_iter().flatten() {
