@@ -6,10 +6,11 @@
 //! alias table per try) and fall back to an exact draw over the allowed set after a
 //! few rejections. Both paths yield the base weights renormalised over the allowed clips.
 
+use crate::recency::Recency;
 use crate::weights::WeightModel;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
@@ -17,14 +18,16 @@ use std::rc::Rc;
 const MAX_TRIES: usize = 24;
 const NEVER: u64 = u64::MAX;
 
-/// How many of the latest picks the n-gram rule remembers. A plan or stream longer
-/// than this may replay a run last played more than this many picks ago; the memory
-/// of an endless stream stays bounded (about 100 bytes per remembered n-gram).
-pub const NGRAM_MEMORY: usize = 100_000;
+/// How many of the latest picks the n-gram rule remembers: more than a day of 5-second
+/// clips. A plan or stream longer than this may replay a run last played more than
+/// this many picks ago; the memory of an endless stream stays bounded (about 50 bytes
+/// per remembered n-gram), and a small map stays in cache (100 000 made planning a
+/// million picks 40 % slower).
+pub const NGRAM_MEMORY: usize = 20_000;
 
 /// Remembers the n-grams of the latest [`NGRAM_MEMORY`] picks so that none is played
 /// twice. An n-gram is remembered by a 64-bit hash of its clips: two different
-/// n-grams sharing one (odds about 10⁻⁹ with a full memory) would only make the walk
+/// n-grams sharing one (odds about 10⁻¹¹ with a full memory) would only make the walk
 /// avoid a run it never played, and the same way on every machine.
 struct NgramGuard {
     n: usize,
@@ -140,13 +143,15 @@ const BEST_KEPT: usize = 64;
 
 /// How many picks foresight looks beyond a candidate in a library of at most
 /// [`DEEP_FORESIGHT_CLIPS`] clips, where the history and n-gram rules often close a
-/// clip's good continuations; in larger ones the rules rarely bind and one pick
-/// ahead keeps planning at about a microsecond a pick.
+/// clip's good continuations. Larger libraries leave the rules little to close and
+/// go without (foresight tripled the time of planning a million picks over 1 000
+/// clips).
 const FORESIGHT_DEPTH: usize = 3;
 const DEEP_FORESIGHT_CLIPS: usize = 256;
 
-/// The most starved clips (the longest absent first) one draw considers.
-const STARVED_AT_ONCE: usize = 8;
+/// The most starved clips (the longest absent first) one draw considers: the
+/// longest absent have the largest boost; more cost a cache miss each per pick.
+const STARVED_AT_ONCE: usize = 2;
 
 /// How fast a starved clip's weight grows, in e-folds per pick.
 const BOOST_PER_PICK: f64 = 0.5;
@@ -189,9 +194,8 @@ pub struct Chain {
     initial: Rc<AliasTable>,
     /// Position of each clip's latest pick, or [`NEVER`].
     last_used: Vec<u64>,
-    /// Clips by when they were last picked (`0` for never, else position + 1), oldest
-    /// first: the starvation rule looks at the oldest.
-    by_age: BTreeSet<(u64, u32)>,
+    /// Clips from the longest unplayed on: the starvation rule looks at the front.
+    recency: Recency,
     pos: u64,
     history: u64,
     ngrams: Option<NgramGuard>,
@@ -260,20 +264,11 @@ impl AliasTable {
     }
 }
 
-/// A clip's key in `Chain::by_age`: 0 for never picked, else its position + 1.
-fn age_stamp(last_used: u64) -> u64 {
-    if last_used == NEVER {
-        0
-    } else {
-        last_used + 1
-    }
-}
-
 fn foresight_depth(model: &WeightModel) -> usize {
     if model.usable() <= DEEP_FORESIGHT_CLIPS {
         FORESIGHT_DEPTH
     } else {
-        1
+        0
     }
 }
 
@@ -291,11 +286,6 @@ impl Chain {
         avoid_ngrams: Option<usize>,
     ) -> Self {
         let n = model.len();
-        let by_age = if model.foresight() {
-            (0..n as u32).map(|b| (0, b)).collect()
-        } else {
-            BTreeSet::new()
-        };
         Chain {
             rows: vec![None; n],
             best_next: vec![None; n],
@@ -303,7 +293,7 @@ impl Chain {
             initial: table((0..n).map(|b| model.initial(b))),
             model,
             last_used: vec![NEVER; n],
-            by_age,
+            recency: Recency::new(n),
             pos: 0,
             history: history as u64,
             ngrams: avoid_ngrams.filter(|&k| k >= 2).map(NgramGuard::new),
@@ -348,18 +338,6 @@ impl Chain {
         self.rows = vec![None; n];
         self.best_next = vec![None; n];
         self.foresight_depth = foresight_depth(&model);
-        self.by_age = if model.foresight() {
-            (0..n)
-                .map(|b| {
-                    (
-                        age_stamp(self.last_used.get(b).copied().unwrap_or(NEVER)),
-                        b as u32,
-                    )
-                })
-                .collect()
-        } else {
-            BTreeSet::new()
-        };
         self.initial = table((0..n).map(|b| model.initial(b)));
         self.model = model;
     }
@@ -378,11 +356,7 @@ impl Chain {
     }
 
     fn record(&mut self, pick: usize) {
-        if self.model.foresight() {
-            self.by_age
-                .remove(&(age_stamp(self.last_used[pick]), pick as u32));
-            self.by_age.insert((self.pos + 1, pick as u32));
-        }
+        self.recency.played(pick);
         self.last_used[pick] = self.pos;
         self.pos += 1;
         for guard in [&mut self.ngrams, &mut self.longer].into_iter().flatten() {
@@ -444,13 +418,15 @@ impl Chain {
     /// heaviest successors (the weight beyond the 64 heaviest is left out).
     fn draw_starved(&mut self, row: &AliasTable) -> Option<usize> {
         let patience = self.model.usable() as u64;
-        let now = self.pos + 1;
+        // Picks since `b` was last played (never counts from before the first pick).
+        let absent = |b: usize| self.age(b).unwrap_or(self.pos + 1);
         let starved: Vec<(usize, u64)> = self
-            .by_age
-            .iter()
-            .take_while(|&&(stamp, _)| now - stamp > patience)
-            .map(|&(stamp, b)| (b as usize, now - stamp - patience))
+            .recency
+            .oldest_first()
+            .map(|b| (b, absent(b)))
+            .take_while(|&(_, age)| age > patience)
             .filter(|&(b, _)| self.model.initial(b) > 0.0)
+            .map(|(b, age)| (b, age - patience))
             .take(STARVED_AT_ONCE)
             .collect();
         if starved.is_empty() {
@@ -527,6 +503,9 @@ impl Chain {
     /// pick's weight by it, so it does not walk into a clip whose good continuations
     /// the rules have just used up, or that has none.
     fn outlook(&mut self, b: usize) -> f64 {
+        if self.foresight_depth == 0 {
+            return 1.0;
+        }
         let mut path = vec![b];
         let cost = self.cheapest_path(&mut path, 0.0, f64::INFINITY);
         libm::exp(-cost)

@@ -16,6 +16,7 @@ pub mod orientation;
 pub mod plan;
 pub mod planner;
 pub mod rational;
+pub mod recency;
 pub mod signature;
 pub mod spans;
 pub mod spec;
