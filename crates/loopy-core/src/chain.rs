@@ -447,22 +447,8 @@ impl Chain {
             }
         }
         // The previous clip's heaviest successors compete, as in `draw_from_best`.
-        let best = self.best_successors(a);
-        let mut seen = 0.0;
-        for &(b, w) in best.list.iter() {
-            let b = b as usize;
-            seen += w;
-            if starved.iter().all(|&(s, _)| s != b) && self.allowed(b, true) {
-                let v = w * self.outlook(b);
-                if v > 0.0 {
-                    found += v;
-                    self.scratch.push((b, v));
-                }
-            }
-            if found > 0.0 && row.total - seen <= NEGLIGIBLE * found {
-                break;
-            }
-        }
+        let skip: Vec<usize> = starved.iter().map(|&(b, _)| b).collect();
+        self.add_best_successors(row, a, &skip, found);
         if self.scratch.is_empty() {
             return None;
         }
@@ -475,13 +461,27 @@ impl Chain {
     /// could not matter. `None` when that is not settled within [`BEST_KEPT`].
     fn draw_from_best(&mut self, row: &AliasTable) -> Option<usize> {
         let a = self.prev?;
-        let best = self.best_successors(a);
         self.scratch.clear();
-        let (mut seen, mut found) = (0.0, 0.0);
+        self.add_best_successors(row, a, &[], 0.0)
+            .then(|| self.pick_from_scratch())
+    }
+
+    /// Adds `a`'s heaviest allowed successors (but those in `skip`) to the candidates,
+    /// weighted by their outlook, until the weight not looked at could not matter
+    /// beside what was `found` (returns whether it got there).
+    fn add_best_successors(
+        &mut self,
+        row: &AliasTable,
+        a: usize,
+        skip: &[usize],
+        mut found: f64,
+    ) -> bool {
+        let best = self.best_successors(a);
+        let mut seen = 0.0;
         for &(b, w) in best.list.iter() {
             let b = b as usize;
             seen += w;
-            if self.allowed(b, true) {
+            if !skip.contains(&b) && self.allowed(b, true) {
                 let v = w * self.outlook(b);
                 if v > 0.0 {
                     found += v;
@@ -489,10 +489,10 @@ impl Chain {
                 }
             }
             if found > 0.0 && row.total - seen <= NEGLIGIBLE * found {
-                return Some(self.pick_from_scratch());
+                return true;
             }
         }
-        None
+        false
     }
 
     /// Foresight: how good the seams the rules would still allow after `b` are,
