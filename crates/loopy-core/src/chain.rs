@@ -384,11 +384,13 @@ impl Chain {
         }
         // Sharp rows: going down the few heavy successors beats rejection, whose
         // tries mostly meet the favourites just played.
-        if let Some(a) = self.prev.filter(|_| foresight) {
-            if self.best_successors(a).holds_the_row() {
-                if let Some(pick) = self.draw_from_best(&row) {
-                    return pick;
-                }
+        let sharp = self
+            .prev
+            .filter(|_| foresight)
+            .is_some_and(|a| self.best_successors(a).holds_the_row());
+        if sharp {
+            if let Some(pick) = self.draw_from_best(&row) {
+                return pick;
             }
         }
         for _ in 0..MAX_TRIES {
@@ -401,7 +403,8 @@ impl Chain {
                 return b;
             }
         }
-        if foresight {
+        // (A sharp row's walk has failed already, and would again: nothing changed.)
+        if foresight && !sharp {
             if let Some(pick) = self.draw_from_best(&row) {
                 return pick;
             }

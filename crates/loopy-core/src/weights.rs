@@ -71,27 +71,30 @@ impl SeamMatrix {
         self.d[a * self.n + b] as f64
     }
 
+    /// The distances of every ordered pair of different clips, row by row.
+    fn off_diagonal(&self) -> impl Iterator<Item = f64> + '_ {
+        (0..self.n).flat_map(move |a| {
+            (0..self.n)
+                .filter(move |&b| b != a)
+                .map(move |b| self.get(a, b))
+        })
+    }
+
     /// Median distance over all ordered pairs of different clips (lower middle for an
     /// even count); `None` with fewer than two clips.
     pub fn median_off_diagonal(&self) -> Option<f64> {
-        let mut values: Vec<f32> = (0..self.n)
-            .flat_map(|a| (0..self.n).filter(move |&b| b != a).map(move |b| (a, b)))
-            .map(|(a, b)| self.d[a * self.n + b])
-            .collect();
+        let mut values: Vec<f64> = self.off_diagonal().collect();
         if values.is_empty() {
             return None;
         }
         let mid = (values.len() - 1) / 2;
-        let (_, median, _) = values.select_nth_unstable_by(mid, f32::total_cmp);
-        Some(*median as f64)
+        let (_, median, _) = values.select_nth_unstable_by(mid, f64::total_cmp);
+        Some(*median)
     }
 
     /// The smallest distance between two different clips.
     pub fn min_off_diagonal(&self) -> Option<f64> {
-        (0..self.n)
-            .flat_map(|a| (0..self.n).filter(move |&b| b != a).map(move |b| (a, b)))
-            .map(|(a, b)| self.get(a, b))
-            .reduce(f64::min)
+        self.off_diagonal().reduce(f64::min)
     }
 
     /// Each clip's smallest distance to another clip (0 for a lone clip).
@@ -110,10 +113,7 @@ impl SeamMatrix {
     /// The largest distance between two different clips: the worst seam a uniform
     /// shuffle can meet. `None` with fewer than two clips.
     pub fn max_off_diagonal(&self) -> Option<f64> {
-        (0..self.n)
-            .flat_map(|a| (0..self.n).filter(move |&b| b != a).map(move |b| (a, b)))
-            .map(|(a, b)| self.get(a, b))
-            .reduce(f64::max)
+        self.off_diagonal().reduce(f64::max)
     }
 
     /// Mean seam distance of a chain that picks every successor uniformly: the figure a
@@ -122,15 +122,7 @@ impl SeamMatrix {
         if self.n < 2 {
             return None;
         }
-        let mut sum = 0.0;
-        for a in 0..self.n {
-            for b in 0..self.n {
-                if a != b {
-                    sum += self.get(a, b);
-                }
-            }
-        }
-        Some(sum / (self.n * (self.n - 1)) as f64)
+        Some(self.off_diagonal().sum::<f64>() / (self.n * (self.n - 1)) as f64)
     }
 }
 
