@@ -48,23 +48,7 @@ fn source_folder(root: &Path, (w, h): (u32, u32)) -> PathBuf {
         let filter = format!(
             "color=c=black:s={w}x{h}:r=30:d=0.0667,format=yuv420p,geq=lum='{lum}':cb={U}:cr={V}"
         );
-        ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            &filter,
-            "-frames:v",
-            "2",
-            "-c:v",
-            "libx264",
-            "-qp",
-            "0",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            dir.join(name).to_str().unwrap(),
-        ]);
+        lossless_clip(&dir.join(name), &filter, &["-frames:v", "2"]);
     }
     dir
 }

@@ -19,20 +19,7 @@ fn asymmetric_clip(path: &Path, size: &str, extra: &[&str]) {
     let filter = format!(
         "color=c=black:s={size}:r=30:d=1,format=yuv420p,geq=lum='20+3*X+Y*Y/8':cb=100:cr=150"
     );
-    let mut args = vec!["-f", "lavfi", "-i", &filter];
-    args.extend_from_slice(extra);
-    args.extend_from_slice(&[
-        "-c:v",
-        "libx264",
-        "-qp",
-        "0",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        path.to_str().unwrap(),
-    ]);
-    ffmpeg(&args);
+    lossless_clip(path, &filter, extra);
 }
 
 fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {

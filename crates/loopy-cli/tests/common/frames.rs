@@ -29,23 +29,7 @@ pub fn pattern_clip(path: &Path, size: &str, rate: &str, seconds: &str, (y, u, v
     let filter = format!(
         "color=c=black:s={size}:r={rate}:d={seconds},format=yuv420p,geq=lum='if(lt(Y,H/2),{y},16+4*N)':cb={u}:cr={v}"
     );
-    super::ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        &filter,
-        "-c:v",
-        "libx264",
-        "-qp",
-        "0",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "12",
-        "-pix_fmt",
-        "yuv420p",
-        path.to_str().expect("utf-8 path"),
-    ]);
+    super::lossless_clip(path, &filter, &["-g", "12"]);
 }
 
 /// The frames of `path` as raw yuv420p bytes at their own size, decoded by the ffmpeg

@@ -40,6 +40,25 @@ pub fn ffmpeg(args: &[&str]) {
     );
 }
 
+/// A lossless H.264 yuv420p clip of the lavfi `source`, `extra` ffmpeg options (frame
+/// count, GOP, metadata) before the encoder's: decoded pixels equal the source's.
+pub fn lossless_clip(path: &Path, source: &str, extra: &[&str]) {
+    let mut args = vec!["-f", "lavfi", "-i", source];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[
+        "-c:v",
+        "libx264",
+        "-qp",
+        "0",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        path.to_str().expect("utf-8 path"),
+    ]);
+    ffmpeg(&args);
+}
+
 /// A synthetic test-pattern clip: `size` like "64x36", `rate` like "30" or "30000/1001".
 pub fn make_clip(path: &Path, size: &str, rate: &str, seconds: &str, codec_args: &[&str]) {
     let source = format!("testsrc2=s={size}:r={rate}:d={seconds}");
