@@ -169,6 +169,11 @@ pub struct PlanOptionArgs {
     /// Cross-fade between clips: 0.3s or 9f (default 0)
     #[arg(long)]
     pub crossfade: Option<String>,
+    /// Cut inside the clips where they match best: leave each clip on a frame of its
+    /// last second and enter the next on a frame of its first (a quarter of a short
+    /// clip), judged by the pictures and the motion around them. Scans with --windows
+    #[arg(long)]
+    pub cut_points: bool,
 }
 
 #[derive(Debug, Args)]

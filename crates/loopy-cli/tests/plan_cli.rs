@@ -302,3 +302,65 @@ fn the_default_planner_starves_no_clip_of_a_mixed_library() {
         );
     }
 }
+
+/// `--cut-points`: the same seed gives the same bytes, every entry carries its in/out
+/// points inside its clip, and a hand-edited plan whose points leave the clip is
+/// refused, as are the renders that cannot take cut points yet.
+#[test]
+fn cut_point_plans_are_reproducible_and_checked() {
+    let args = plan_args(&["-d", "20s", "--seed", "5", "--cut-points", "--json"]);
+    let (a, b) = (loopy(&args), loopy(&args));
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert_eq!(a.stdout, b.stdout);
+    let text = stdout(&a);
+    let plan = loopy_core::Plan::from_json(&text).expect("a usable plan");
+    assert!(plan.settings.cut_points);
+    assert_eq!(plan.cuts.len(), plan.sequence.len());
+    for (cut, &clip) in plan.cuts.iter().zip(&plan.sequence) {
+        assert!(
+            cut.first <= cut.last && cut.last < plan.clips[clip].frames,
+            "{cut:?}"
+        );
+    }
+    assert_eq!(plan.recompute_stats().total_frames, plan.stats.total_frames);
+
+    let dir = shared_tempdir();
+    let good = dir.path().join("good.json");
+    std::fs::write(&good, &text).unwrap();
+    let mut value = json(&a);
+    let frames = plan.clips[plan.sequence[1]].frames;
+    value["cuts"][1]["last"] = frames.into();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, value.to_string()).unwrap();
+    let out = dir.path().join("out.mp4");
+    let run = loopy(&[
+        "render",
+        "--plan",
+        bad.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    assert!(stderr(&run).contains("entry 1"), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains(&format!("its {frames} frames")),
+        "{}",
+        stderr(&run)
+    );
+    for refused in [["--smart", "always"], ["--copy", "always"]] {
+        let mut args = vec!["render", "--plan", good.to_str().unwrap(), "-o"];
+        args.extend([out.to_str().unwrap()]);
+        args.extend(refused);
+        let run = loopy(&args);
+        assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+        assert!(
+            stderr(&run).contains("cuts inside clips"),
+            "{}",
+            stderr(&run)
+        );
+        assert!(!out.exists());
+    }
+    let run = loopy(&["serve", plan_folder().to_str().unwrap(), "--cut-points"]);
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    assert!(stderr(&run).contains("whole clips"), "{}", stderr(&run));
+}

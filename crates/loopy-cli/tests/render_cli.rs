@@ -5,7 +5,6 @@ mod common;
 
 use common::frames::{marker_index, pattern_clip, probe, raw_frames, read_frames, FrameStats};
 use common::*;
-use loopy_core::timeline::Timeline;
 use loopy_core::{Plan, Rational};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -53,12 +52,9 @@ fn clip_of(stats: &FrameStats) -> usize {
 
 /// For each output frame: which clip and which source frame the plan says it shows.
 fn expected_sources(plan: &Plan) -> Vec<(usize, u64)> {
-    let mut timeline = Timeline::new(plan.fps_rational, plan.crossfade_frames);
     let placements = plan.placements();
     let mut out = Vec::new();
-    for (entry, &clip) in plan.sequence.iter().enumerate() {
-        let (_, retimer) =
-            timeline.push_with_retimer(plan.clips[clip].frames, plan.clips[clip].fps_rational);
+    for (entry, (&clip, (_, retimer))) in plan.sequence.iter().zip(plan.retimers()).enumerate() {
         let p = placements[entry];
         for k in p.start_frame..p.start_frame + p.frames {
             if k as usize >= out.len() {
@@ -103,6 +99,68 @@ fn every_frame_shows_the_planned_clip_and_source_frame() {
                 (k - start) as i64,
                 "frame {k}: {f:?}"
             );
+        }
+    }
+}
+
+/// `--cut-points`: entries leave and enter their clips inside the windows, and every
+/// output frame shows the source frame the plan's in-point and the re-timing say, for
+/// hard cuts and cross-fades alike.
+#[test]
+fn cut_points_show_the_planned_source_frames() {
+    let dir = shared_tempdir();
+    for crossfade in ["0", "3f"] {
+        let out = dir.path().join(format!("cuts-{crossfade}.mkv"));
+        let run = render(&[
+            pattern_folder().to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "-d",
+            "7s",
+            "--seed",
+            "3",
+            "--crf",
+            "0",
+            "--cut-points",
+            "--crossfade",
+            crossfade,
+        ]);
+        assert!(run.status.success(), "{}", stderr(&run));
+        let (plan, timeline) = sidecar(&out);
+        assert!(plan.settings.cut_points);
+        assert_eq!(plan.cuts.len(), plan.sequence.len());
+        assert!(plan.cuts_inside_clips(), "{:?}", plan.cuts);
+        let frames = read_frames(&out, 64, 36);
+        assert_eq!(frames.len() as u64, plan.stats.total_frames);
+        for (entry, t) in timeline.iter().enumerate() {
+            let cut = plan.entry_cut(entry);
+            assert_eq!(t["cut"]["first"].as_u64(), Some(cut.first), "{t}");
+            assert_eq!(t["cut"]["last"].as_u64(), Some(cut.last), "{t}");
+            assert_eq!(t["frames"].as_u64(), Some(cut.frames()), "{t}");
+        }
+        let fade = if crossfade == "0" { 0 } else { 3 };
+        let placements = plan.placements();
+        assert_eq!(plan.trim_end_frames, 0);
+        for (entry, p) in placements.iter().enumerate() {
+            // The frames the entry shows alone (a cross-fade blends two markers).
+            let head = if entry > 0 { fade } else { 0 };
+            let tail = if entry + 1 < placements.len() {
+                fade
+            } else {
+                0
+            };
+            // Same rate: the entry's output frame i shows source frame in-point + i,
+            // and its last shows the out-point (unless the plan's end trims it).
+            for k in p.start_frame + head..p.start_frame + p.frames - tail {
+                let f = &frames[k as usize];
+                assert_eq!(clip_of(f), plan.sequence[entry], "frame {k}");
+                assert_eq!(
+                    marker_index(f.bottom_y),
+                    (plan.entry_cut(entry).first + k - p.start_frame) as i64,
+                    "frame {k} of entry {entry} ({:?}): {f:?}",
+                    plan.entry_cut(entry)
+                );
+            }
         }
     }
 }

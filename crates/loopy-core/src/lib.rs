@@ -8,6 +8,7 @@
 
 pub mod catalog;
 pub mod chain;
+pub mod cuts;
 pub mod error;
 pub mod fit;
 pub mod live;

@@ -38,6 +38,8 @@ impl LiveChain {
             model,
             history,
             warnings,
+            // The live chain plays whole clips (cut points are for plans, for now).
+            cuts: _,
         } = prepare(&catalog, &opts)?;
         let chain = Chain::new(Rc::new(model), opts.seed, history, opts.avoid_ngrams);
         let signals = opts.signals.clone();

@@ -3,12 +3,13 @@
 //! `stats.total_frames` is exactly the number of frames a render writes.
 
 use crate::catalog::ClipInfo;
+use crate::cuts::EntryCut;
 use crate::error::PlanError;
 use crate::orientation::Orientation;
 use crate::rational::Rational;
 use crate::spec::Signal;
 use crate::stats::{self, PlanStats};
-use crate::timeline::{Placement, Timeline};
+use crate::timeline::{Placement, Retimer, Timeline};
 use serde::{Deserialize, Serialize};
 
 /// The plan format this build writes and reads.
@@ -29,6 +30,11 @@ pub struct Plan {
     pub settings: PlanSettings,
     pub clips: Vec<PlanClip>,
     pub sequence: Vec<usize>,
+    /// Each entry's first and last source frame, aligned with `sequence`, when the plan
+    /// cuts inside clips (`plan --cut-points`); empty when every entry shows its whole
+    /// clip.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cuts: Vec<EntryCut>,
     /// Output frames cut from the end of the last entry (`--exact`).
     #[serde(default)]
     pub trim_end_frames: u64,
@@ -57,6 +63,9 @@ pub struct PlanSettings {
     /// Requested number of entries, when a count was asked for.
     pub target_entries: Option<u64>,
     pub exact: bool,
+    /// Cuts chosen inside the clips' windows (`--cut-points`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cut_points: bool,
 }
 
 /// One catalog clip as the plan needs it.
@@ -145,9 +154,11 @@ impl Plan {
                 target_ms: None,
                 target_entries: Some(1),
                 exact: false,
+                cut_points: false,
             },
             clips: vec![clip],
             sequence: vec![0],
+            cuts: Vec::new(),
             trim_end_frames: 0,
             stats: stats::compute(&[0], 1, None, frames, fps),
         }
@@ -178,8 +189,66 @@ impl Plan {
                 clip.path
             )));
         }
+        plan.check_cuts()?;
         plan.check_timing()?;
         Ok(plan)
+    }
+
+    /// In/out points of a hand-edited plan: one per entry, inside the clip, in before
+    /// out, and only on clips whose stored frames are the timeline's (no gaps).
+    fn check_cuts(&self) -> Result<(), PlanError> {
+        if self.cuts.is_empty() {
+            return Ok(());
+        }
+        if self.cuts.len() != self.sequence.len() {
+            return Err(PlanError::PlanFile(format!(
+                "cuts has {} entries, the sequence {}",
+                self.cuts.len(),
+                self.sequence.len()
+            )));
+        }
+        for (entry, (cut, &c)) in self.cuts.iter().zip(&self.sequence).enumerate() {
+            let clip = &self.clips[c];
+            if cut.first > cut.last || cut.last >= clip.frames {
+                return Err(PlanError::PlanFile(format!(
+                    "entry {entry} ({}): cut frames {}..={} are not within its {} frames",
+                    clip.path, cut.first, cut.last, clip.frames
+                )));
+            }
+            if clip.stored_frames.is_some() && *cut != EntryCut::whole(clip.frames) {
+                return Err(PlanError::PlanFile(format!(
+                    "entry {entry} ({}): its frames' timestamps leave gaps, so it can only be shown whole",
+                    clip.path
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The source frames entry `entry` shows.
+    pub fn entry_cut(&self, entry: usize) -> EntryCut {
+        self.cuts
+            .get(entry)
+            .copied()
+            .unwrap_or_else(|| EntryCut::whole(self.clips[self.sequence[entry]].frames))
+    }
+
+    /// Whether some entry starts or ends inside its clip.
+    pub fn cuts_inside_clips(&self) -> bool {
+        (0..self.cuts.len())
+            .any(|e| self.cuts[e] != EntryCut::whole(self.clips[self.sequence[e]].frames))
+    }
+
+    /// Each entry's placement with its source-frame mapping (last entry untrimmed:
+    /// the mapping is the same, only fewer frames are asked of it).
+    pub fn retimers(&self) -> Vec<(Placement, Retimer)> {
+        let mut timeline = Timeline::new(self.fps_rational, self.crossfade_frames);
+        (0..self.sequence.len())
+            .map(|e| {
+                let fps = self.clips[self.sequence[e]].fps_rational;
+                timeline.push_with_retimer(self.entry_cut(e), fps)
+            })
+            .collect()
     }
 
     /// The checks a hand-edited plan needs before any frame is rendered: every used
@@ -230,11 +299,7 @@ impl Plan {
     }
 
     fn placements_untrimmed(&self) -> Vec<Placement> {
-        let mut timeline = Timeline::new(self.fps_rational, self.crossfade_frames);
-        self.sequence
-            .iter()
-            .map(|&i| timeline.push(self.clips[i].frames, self.clips[i].fps_rational))
-            .collect()
+        self.retimers().into_iter().map(|(p, _)| p).collect()
     }
 
     /// Where each entry lands in the output, the last one trimmed as planned.

@@ -2,8 +2,9 @@
 //! builds the transition weights, walks the chain until the output is long enough
 //! and measures the result.
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, ClipInfo};
 use crate::chain::Chain;
+use crate::cuts::{CutMatrix, EntryCut};
 use crate::error::PlanError;
 use crate::plan::{Plan, PlanClip, PlanSettings, PLAN_VERSION};
 use crate::rational::Rational;
@@ -39,6 +40,9 @@ pub struct PlanOptions {
     pub avoid_ngrams: Option<usize>,
     pub signals: Vec<Signal>,
     pub signal_strength: f64,
+    /// Cut inside the clips' head and tail windows where they match best, rather than
+    /// at their ends (needs a catalog scanned with windows).
+    pub cut_points: bool,
 }
 
 /// `loopy plan` never replays a run of this many clips while an alternative exists
@@ -64,6 +68,7 @@ impl Default for PlanOptions {
             avoid_ngrams: None,
             signals: Vec::new(),
             signal_strength: 0.5,
+            cut_points: false,
         }
     }
 }
@@ -206,6 +211,8 @@ pub struct Prepared {
     pub fps: Rational,
     pub crossfade: u64,
     pub seams: SeamMatrix,
+    /// The best cut of every pair, when the plan cuts inside clips.
+    pub cuts: Option<CutMatrix>,
     pub model: WeightModel,
     pub history: usize,
     pub warnings: Vec<String>,
@@ -253,7 +260,19 @@ pub fn prepare(catalog: &Catalog, opts: &PlanOptions) -> Result<Prepared, PlanEr
     let (target, usable) = clip_targets(clips, opts, fps, crossfade, &mut warnings)?;
     check_plan_size(clips, &target, opts.length, fps, crossfade)?;
 
-    let seams = SeamMatrix::from_clips(clips);
+    let cuts = if opts.cut_points {
+        Some(CutMatrix::from_clips(clips).ok_or_else(|| {
+            PlanError::InvalidOption(
+                "--cut-points needs every clip's head and tail windows (scan --windows)".into(),
+            )
+        })?)
+    } else {
+        None
+    };
+    let seams = match &cuts {
+        Some(cuts) => SeamMatrix::from_cuts(cuts),
+        None => SeamMatrix::from_clips(clips),
+    };
     let model = WeightModel::new(&opts.mode, &seams, target)?;
     model.check_successors(clips)?;
 
@@ -269,6 +288,7 @@ pub fn prepare(catalog: &Catalog, opts: &PlanOptions) -> Result<Prepared, PlanEr
         fps,
         crossfade,
         seams,
+        cuts,
         model,
         history,
         warnings,
@@ -301,6 +321,7 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Planned, PlanError>
         fps,
         crossfade,
         seams,
+        cuts: cut_matrix,
         model,
         history,
         warnings,
@@ -313,23 +334,68 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Planned, PlanError>
         opts.avoid_ngrams,
     );
     let mut timeline = Timeline::new(fps, crossfade);
-    let mut sequence = Vec::new();
+    let mut sequence: Vec<usize> = Vec::new();
+    let mut cuts = Vec::new();
+    // With cut points an entry's out-point waits for the next pick: until then it is
+    // counted as running to its clip's end.
+    let mut in_frame = 0;
     let target_frames = match opts.length {
         Length::Millis(ms) => Some(ms_to_frames_ceil(ms, fps)),
         Length::Entries(_) => None,
     };
+    let pending_end = |timeline: &Timeline, sequence: &[usize], in_frame: u64| {
+        let mut t = timeline.clone();
+        if let (Some(_), Some(&last)) = (&cut_matrix, sequence.last()) {
+            let whole = clips[last].frames.saturating_sub(1);
+            t.push(whole + 1 - in_frame.min(whole), clips[last].fps);
+        }
+        t.total_frames()
+    };
     loop {
         let done = match (opts.length, target_frames) {
             (Length::Entries(count), _) => sequence.len() as u64 >= count,
-            (_, Some(frames)) => timeline.total_frames() >= frames,
+            (_, Some(frames)) => pending_end(&timeline, &sequence, in_frame) >= frames,
             _ => true,
         };
         if done {
             break;
         }
         let pick = chain.next_clip();
-        timeline.push(clips[pick].frames, clips[pick].fps);
+        match (&cut_matrix, sequence.last()) {
+            (Some(m), Some(&prev)) => {
+                let choice = m.get(prev, pick);
+                let cut = fit_crossfade(
+                    &clips[prev],
+                    EntryCut {
+                        first: in_frame,
+                        last: choice.out_frame,
+                    },
+                    (fps, crossfade, u64::from(!cuts.is_empty()) + 1),
+                );
+                timeline.push(cut.frames(), clips[prev].fps);
+                cuts.push(cut);
+                in_frame = choice.in_frame;
+            }
+            (Some(_), None) => in_frame = 0,
+            (None, _) => {
+                timeline.push(clips[pick].frames, clips[pick].fps);
+            }
+        }
         sequence.push(pick);
+    }
+    if let (Some(_), Some(&last)) = (&cut_matrix, sequence.last()) {
+        let whole = EntryCut::whole(clips[last].frames);
+        let fades = u64::from(!cuts.is_empty());
+        let cut = fit_crossfade(
+            &clips[last],
+            EntryCut {
+                first: in_frame.min(whole.last),
+                last: whole.last,
+            },
+            (fps, crossfade, fades),
+        );
+        timeline.push(cut.frames(), clips[last].fps);
+        cuts.push(cut);
     }
 
     let mut total_frames = timeline.total_frames();
@@ -371,11 +437,36 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Planned, PlanError>
                 Length::Millis(_) => None,
             },
             exact: opts.exact,
+            cut_points: opts.cut_points,
         },
         clips: clips.iter().map(PlanClip::from_clip).collect(),
         sequence,
+        cuts,
         trim_end_frames,
         stats,
     };
     Ok(Planned { plan, warnings })
+}
+
+/// `cut` widened (out-point to the clip's end, then in-point to its start) until the
+/// entry holds `fades` cross-fades of `crossfade` frames at `fps`. Every usable clip
+/// holds two whole.
+fn fit_crossfade(
+    clip: &ClipInfo,
+    cut: EntryCut,
+    (fps, crossfade, fades): (Rational, u64, u64),
+) -> EntryCut {
+    let fits = |c: EntryCut| whole_output_frames(c.frames(), clip.fps, fps) >= crossfade * fades;
+    if fits(cut) {
+        return cut;
+    }
+    let longer = EntryCut {
+        last: clip.frames.saturating_sub(1),
+        ..cut
+    };
+    if fits(longer) {
+        longer
+    } else {
+        EntryCut::whole(clip.frames)
+    }
 }

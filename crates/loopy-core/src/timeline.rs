@@ -7,6 +7,7 @@
 //! to clip *i* are the whole frames `k` with `X_i ≤ k < X_i + D_i`. Nothing is rounded
 //! per clip, so hours of 25 fps clips at 29.97 fps never drift from the planned count.
 
+use crate::cuts::EntryCut;
 use crate::rational::{gcd, Rational};
 use serde::{Deserialize, Serialize};
 
@@ -136,6 +137,8 @@ pub struct Retimer {
     start: Frac,
     clip_fps: Rational,
     out_fps: Rational,
+    /// The first source frame the entry shows (its in-point) and how many it shows.
+    first: u64,
     clip_frames: u64,
 }
 
@@ -147,20 +150,22 @@ impl Retimer {
         let offset = k_frac.saturating_sub(self.start.num);
         let num = offset * self.out_fps.den() as u128 * self.clip_fps.num() as u128;
         let den = self.start.den * self.out_fps.num() as u128 * self.clip_fps.den() as u128;
-        ((num / den) as u64).min(self.clip_frames.saturating_sub(1))
+        self.first + ((num / den) as u64).min(self.clip_frames.saturating_sub(1))
     }
 }
 
 impl Timeline {
-    /// Like [`Timeline::push`], also returning the source-frame mapping of the clip.
-    pub fn push_with_retimer(&mut self, frames: u64, clip_fps: Rational) -> (Placement, Retimer) {
+    /// Like [`Timeline::push`] for the source frames `cut` keeps, also returning the
+    /// source-frame mapping of the entry.
+    pub fn push_with_retimer(&mut self, cut: EntryCut, clip_fps: Rational) -> (Placement, Retimer) {
         let retimer = Retimer {
             start: self.next_start,
             clip_fps,
             out_fps: self.out_fps,
-            clip_frames: frames,
+            first: cut.first,
+            clip_frames: cut.frames(),
         };
-        (self.push(frames, clip_fps), retimer)
+        (self.push(cut.frames(), clip_fps), retimer)
     }
 }
 
@@ -205,7 +210,7 @@ mod tests {
     fn retiming_24_to_30_is_exact() {
         let mut t = Timeline::new(r(30, 1), 0);
         // 96 frames at 24 fps = 4 s = 120 output frames.
-        let (p, rt) = t.push_with_retimer(96, r(24, 1));
+        let (p, rt) = t.push_with_retimer(EntryCut::whole(96), r(24, 1));
         assert_eq!(p.frames, 120);
         assert_eq!(rt.source_frame(0), 0);
         assert_eq!(rt.source_frame(5), 4); // 5/30 s = 0.1666 s → frame 4 at 24 fps
@@ -215,9 +220,23 @@ mod tests {
     #[test]
     fn retiming_60_to_30_takes_every_other_frame() {
         let mut t = Timeline::new(r(30, 1), 0);
-        let (p, rt) = t.push_with_retimer(120, r(60, 1));
+        let (p, rt) = t.push_with_retimer(EntryCut::whole(120), r(60, 1));
         assert_eq!(p.frames, 60);
         assert!((0..60).all(|k| rt.source_frame(k) == 2 * k));
+    }
+
+    #[test]
+    fn an_in_point_shifts_the_source_frames_and_the_out_point_ends_them() {
+        let mut t = Timeline::new(r(30, 1), 0);
+        let (p, rt) = t.push_with_retimer(EntryCut { first: 5, last: 84 }, r(30, 1));
+        assert_eq!(p.frames, 80);
+        assert_eq!(rt.source_frame(0), 5);
+        assert_eq!(rt.source_frame(79), 84);
+        // 60 fps source shown at 30: every other frame from the in-point.
+        let (p, rt) = t.push_with_retimer(EntryCut { first: 7, last: 46 }, r(60, 1));
+        assert_eq!((p.start_frame, p.frames), (80, 20));
+        assert_eq!(rt.source_frame(80), 7);
+        assert_eq!(rt.source_frame(99), 45);
     }
 
     #[test]

@@ -67,6 +67,14 @@ impl SeamMatrix {
         SeamMatrix { n, d }
     }
 
+    /// The costs of the best cuts inside the clips' windows in place of their ends.
+    pub fn from_cuts(cuts: &crate::cuts::CutMatrix) -> Self {
+        SeamMatrix {
+            n: cuts.len(),
+            d: cuts.costs(),
+        }
+    }
+
     pub fn get(&self, a: usize, b: usize) -> f64 {
         self.d[a * self.n + b] as f64
     }

@@ -87,6 +87,9 @@ pub struct TimelineEntry {
     pub clip: usize,
     pub start_frame: u64,
     pub frames: u64,
+    /// The first and last source frame shown, when the plan cuts inside clips.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cut: Option<loopy_core::cuts::EntryCut>,
 }
 
 /// A clip replaced because it could not be read (`--skip-bad`).

@@ -10,13 +10,18 @@ use std::time::Instant;
 /// Scans `dir`, prints one `skip <path>: <reason>` line per rejected file, and fails
 /// when no usable clip remains.
 pub fn scan(dir: &Path, args: &FolderArgs) -> Result<ScanReport> {
+    scan_with(dir, args, false)
+}
+
+/// [`scan`], also keeping the cut-point windows when `windows` (`--cut-points`).
+pub fn scan_with(dir: &Path, args: &FolderArgs, windows: bool) -> Result<ScanReport> {
     let opts = ScanOptions {
         patterns: args.patterns.clone(),
         recursive: args.recursive,
         max: args.max.map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
         use_cache: !args.no_cache,
         verify: args.verify,
-        windows: args.windows,
+        windows: args.windows || windows,
     };
     let started = Instant::now();
     let bar = crate::progress::Meter::new(

@@ -87,7 +87,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         }
         (None, Some(dir)) => {
             let parsed = super::plan::ParsedPlanArgs::parse(&args.plan_options)?;
-            let report = super::folder::scan(dir, &args.folder)?;
+            let report = super::folder::scan_with(dir, &args.folder, args.plan_options.cut_points)?;
             super::plan::make_plan(&report.catalog, &args.plan_options, parsed)?
         }
         (None, None) => return Err(usage("give a clip folder or --plan FILE")),
@@ -314,6 +314,7 @@ fn refuse_plan_options(args: &RenderArgs) -> Result<()> {
         ("--matrix", o.matrix.is_some()),
         ("--history", o.history.is_some()),
         ("--avoid-ngrams", o.avoid_ngrams.is_some()),
+        ("--cut-points", o.cut_points),
         ("--pattern", !f.patterns.is_empty()),
         ("--recursive", f.recursive),
         ("--max", f.max.is_some()),

@@ -26,6 +26,11 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             )));
         }
     }
+    if plan_args.cut_points {
+        return Err(usage(
+            "--cut-points is for `loopy plan` and `loopy render`: the live stream plays whole clips for now",
+        ));
+    }
     // The port first: one in use is said before any scanning or conforming.
     let listener = loopy_serve::bind(args.listen)?;
     let report = super::folder::scan(&args.dir, &args.folder)?;

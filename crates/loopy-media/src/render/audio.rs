@@ -483,6 +483,8 @@ struct EntrySound {
     end: u64,
     fade_in: u64,
     fade_out: u64,
+    /// Samples of the clip's sound before the entry's in-point, still to drop.
+    skip: u64,
     decoder: Option<(ff::format::context::Input, ff::decoder::Audio, usize)>,
     resampler: Resampler,
     /// Decoded, resampled samples not yet mixed, per channel.
@@ -491,7 +493,8 @@ struct EntrySound {
 }
 
 impl EntrySound {
-    fn open(path: &Path, start: u64, end: u64, fades: (u64, u64), channels: usize) -> Self {
+    fn open(path: &Path, span: (u64, u64, u64), fades: (u64, u64), channels: usize) -> Self {
+        let (skip, start, end) = span;
         let decoder = ff::format::input(&path).ok().and_then(|input| {
             let stream = input.streams().best(ff::media::Type::Audio)?;
             let index = stream.index();
@@ -505,6 +508,7 @@ impl EntrySound {
             end,
             fade_in: fades.0,
             fade_out: fades.1,
+            skip,
             decoder,
             resampler: None,
             queue: vec![Vec::new(); channels],
@@ -527,10 +531,13 @@ impl EntrySound {
                     }
                     match resample(&mut self.resampler, &frame, rate, layout) {
                         Ok(converted) => {
+                            let samples = converted.samples();
+                            let dropped = usize::try_from(self.skip)
+                                .unwrap_or(usize::MAX)
+                                .min(samples);
+                            self.skip -= dropped as u64;
                             for (c, q) in self.queue.iter_mut().enumerate() {
-                                q.extend_from_slice(
-                                    &converted.plane::<f32>(c)[..converted.samples()],
-                                );
+                                q.extend_from_slice(&converted.plane::<f32>(c)[dropped..samples]);
                             }
                         }
                         Err(_) => self.eof = true,
@@ -577,11 +584,20 @@ impl EntrySound {
     }
 }
 
+/// Where one entry's sound goes, in output samples.
+struct EntryPlace {
+    path: PathBuf,
+    /// (samples of the clip before the entry's in-point, first output sample, one past
+    /// the last).
+    span: (u64, u64, u64),
+    /// Fade lengths (in, out).
+    fades: (u64, u64),
+}
+
 /// `--audio clips`: the sound of each entry where its picture is. Entries are opened
 /// as the output reaches them and dropped once past, so at most two are open.
 pub struct ClipSound {
-    /// Per entry: clip path, first and one-past-last output sample, fades (in, out).
-    entries: Vec<(PathBuf, u64, u64, (u64, u64))>,
+    entries: Vec<EntryPlace>,
     next: usize,
     active: Vec<EntrySound>,
     /// Output samples produced so far.
@@ -601,18 +617,21 @@ impl ClipSound {
         let last = plan.sequence.len().saturating_sub(1);
         for (i, &clip) in plan.sequence.iter().enumerate() {
             let c = &plan.clips[clip];
-            let length = (c.frames as u128 * c.fps_rational.den() as u128 * RATE
-                / c.fps_rational.num() as u128) as u64;
+            let samples = |frames: u64| {
+                (frames as u128 * c.fps_rational.den() as u128 * RATE
+                    / c.fps_rational.num() as u128) as u64
+            };
+            let cut = plan.entry_cut(i);
+            let (skip, length) = (samples(cut.first), samples(cut.frames()));
             let fades = (
                 if i > 0 { overlap } else { 0 },
                 if i < last { overlap } else { 0 },
             );
-            entries.push((
-                crate::job::clip_path(plan, clip),
-                start,
-                start + length,
+            entries.push(EntryPlace {
+                path: crate::job::clip_path(plan, clip),
+                span: (skip, start, start + length),
                 fades,
-            ));
+            });
             start = (start + length).saturating_sub(overlap);
         }
         ClipSound {
@@ -632,12 +651,16 @@ impl ClipSound {
         layout: ChannelLayout,
     ) -> Result<(), RenderError> {
         let (from, to) = (self.cursor, self.cursor + count as u64);
-        while let Some((path, start, end, fades)) = self.entries.get(self.next) {
-            if *start >= to {
+        while let Some(place) = self.entries.get(self.next) {
+            if place.span.1 >= to {
                 break;
             }
-            self.active
-                .push(EntrySound::open(path, *start, *end, *fades, pending.len()));
+            self.active.push(EntrySound::open(
+                &place.path,
+                place.span,
+                place.fades,
+                pending.len(),
+            ));
             self.next += 1;
         }
         let base = pending[0].len();

@@ -17,6 +17,9 @@ pub fn can_copy(plan: &Plan, opts: &RenderOptions) -> Result<(), String> {
     if plan.trim_end_frames > 0 {
         return Err("--exact trims the last clip inside a group of pictures".into());
     }
+    if plan.cuts_inside_clips() {
+        return Err("the plan cuts inside clips (--cut-points), between keyframes".into());
+    }
     if opts.thumbnails_every.is_some() {
         return Err("--thumbnails needs decoded frames".into());
     }

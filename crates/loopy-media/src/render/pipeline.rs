@@ -226,6 +226,8 @@ fn decode_stage(
         };
         let open_error = |reason| clip_error(plan, entry, placements[entry].start_frame, reason);
         let reader = previous.insert(reader.map_err(open_error)?);
+        // Frames past the entry's out-point are not shown: stop decoding there.
+        let out_point = plan.entry_cut(entry).last;
         let mut last_index: Option<u64> = None;
         loop {
             if cancel.load(Ordering::Relaxed) {
@@ -240,7 +242,10 @@ fn decode_stage(
                         index,
                         frame,
                     })
-                    .map_err(|_| stopped())?
+                    .map_err(|_| stopped())?;
+                    if index >= out_point {
+                        break;
+                    }
                 }
                 Ok(None) => break,
                 Err(reason) => {
@@ -292,7 +297,7 @@ fn finish_with_substitute(
     ];
     let n = plan.clips.len();
     let offset = (plan.seed.wrapping_add(entry as u64 * 0x9E37_79B9) % n.max(1) as u64) as usize;
-    let needed = plan.clips[planned].frames;
+    let needed = plan.entry_cut(entry).last + 1;
     let start = plan.placements()[entry].start_frame;
     let mut index = from;
     let mut used: Vec<&str> = Vec::new();
@@ -420,7 +425,7 @@ fn retime_stage(
     // An entry's state starts with its first frame (or a switch to a substitute).
     let new_state = |entry: usize, timeline: &mut Timeline| {
         let clip = &plan.clips[plan.sequence[entry]];
-        let (_, retimer) = timeline.push_with_retimer(clip.frames, clip.fps_rational);
+        let (_, retimer) = timeline.push_with_retimer(plan.entry_cut(entry), clip.fps_rational);
         let p = placements[entry];
         EntryState {
             entry,

@@ -133,6 +133,13 @@ pub fn choose(plan: &Plan, opts: &RenderOptions, spans: &[Span]) -> Result<Choic
 
 /// The profile of a smart render of `plan`, or why there can be none.
 fn smart_profile(plan: &Plan, opts: &RenderOptions) -> Result<Profile, String> {
+    // Conformed clips and cached transitions start and end on the clips' own ends.
+    if plan.cuts_inside_clips() {
+        return Err(
+            "the plan cuts inside clips (--cut-points), which smart render does not join yet"
+                .into(),
+        );
+    }
     let profile = Profile::for_render(plan, opts)?;
     // A conformed clip is re-timed from its first frame: entries that start between two
     // output frames are rendered in blocks (`smart::blocks`). When no entry lands on

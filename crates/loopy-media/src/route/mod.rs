@@ -301,10 +301,12 @@ fn timeline_of(plan: &Plan, placements: &[Placement]) -> Vec<TimelineEntry> {
     plan.sequence
         .iter()
         .zip(placements)
-        .map(|(&clip, p)| TimelineEntry {
+        .enumerate()
+        .map(|(entry, (&clip, p))| TimelineEntry {
             clip,
             start_frame: p.start_frame,
             frames: p.frames,
+            cut: (!plan.cuts.is_empty()).then(|| plan.entry_cut(entry)),
         })
         .collect()
 }

@@ -257,6 +257,10 @@ pub fn check(
         let pick = candidates[(fixed.seed.wrapping_add(entry as u64 * 0x9E37_79B9)
             % candidates.len() as u64) as usize];
         fixed.sequence[entry] = pick;
+        // The planned in/out points belong to the broken clip: the substitute is whole.
+        if let Some(cut) = fixed.cuts.get_mut(entry) {
+            *cut = loopy_core::cuts::EntryCut::whole(fixed.clips[pick].frames);
+        }
         substitutions.push(Substitution {
             entry,
             planned: plan.clips[clip].path.clone(),
