@@ -274,6 +274,10 @@ pub struct ConformArgs {
     /// that a render of any plan, whatever its seed, encodes nothing
     #[arg(long)]
     pub transitions: bool,
+    /// Conform for plans made with --cut-points: IDR frames every few frames of each
+    /// clip's first second, where such plans enter clips
+    #[arg(long)]
+    pub cut_points: bool,
     /// Say what is conformed, for which profile, and how much disk it takes (as
     /// `loopy cache DIR`)
     #[arg(long, conflicts_with = "transitions")]

@@ -312,6 +312,105 @@ fn smart_and_full_renders_of_a_plan_agree() {
         .all(|s| s["how"] != "transition_encoded"));
 }
 
+/// `--cut-points` plans on the smart path: clips conformed with IDR frames through
+/// their heads, entries entered between two of them start with a re-encoded lead-in,
+/// and the result matches a full render of the same plan frame for frame.
+#[test]
+fn cut_point_plans_render_smart_like_full() {
+    let tmp = shared_tempdir();
+    let lib = tmp.path().join("lib");
+    library(&lib);
+    let conform = loopy(&[
+        "conform",
+        lib.to_str().unwrap(),
+        "--crossfade",
+        "6f",
+        "--gop",
+        "20",
+        "--cut-points",
+    ]);
+    assert!(conform.status.success(), "{}", stderr(&conform));
+    // IDR frames at 0, k, every 6 frames through the head window (a quarter of these
+    // 2 s clips) and a little beyond, every GOP after k, and len − k.
+    let conformed = pieces(&lib, "conformed");
+    assert_eq!(keyframes(&conformed[0]), [0, 6, 12, 18, 24, 26, 46, 54]);
+
+    let smart = tmp.path().join("smart.mp4");
+    let full = tmp.path().join("full.mp4");
+    let reference = tmp.path().join("reference.mkv");
+    let cut = ["--seed", "3", "--cut-points"];
+    let s = render(&lib, &smart, &cut);
+    let f = render(&lib, &full, &[&cut[..], &["--smart", "never"]].concat());
+    let lossless = ["--smart", "never", "--crf", "0", "--preset", "ultrafast"];
+    render(&lib, &reference, &[&cut[..], &lossless].concat());
+    assert_eq!(s["path"], "smart", "{s}");
+    assert_eq!(s["frames"], f["frames"]);
+    let side = sidecar(&smart);
+    assert_eq!(side["timeline"], sidecar(&full)["timeline"]);
+    let plan = loopy_core::Plan::from_json(&side.to_string()).expect("a plan");
+    assert!(plan.cuts_inside_clips(), "{:?}", plan.cuts);
+    assert_eq!(
+        ffprobe_frames_and_rate(&smart).0,
+        s["frames"].as_u64().unwrap()
+    );
+    assert_eq!(decode_errors(&smart), "", "no decode error at any joint");
+    let (smart_db, full_db) = (psnr(&smart, &reference), psnr(&full, &reference));
+    assert!(
+        (smart_db - full_db).abs() <= 1.0,
+        "smart {smart_db:.2} dB, full {full_db:.2} dB against the lossless render"
+    );
+    let hows: BTreeSet<String> = side["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["how"].as_str().unwrap().to_string())
+        .collect();
+    assert!(hows.contains("copied"), "{hows:?}");
+    assert!(hows.contains("transition_encoded"), "{hows:?}");
+    // Entered inside the head, off its IDR frames: a lead-in of fewer frames than
+    // the IDR spacing, then the body copied.
+    let leads: Vec<u64> = side["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["lead_in_frames"].as_u64())
+        .collect();
+    assert!(
+        !leads.is_empty() && leads.iter().all(|&n| (1..6).contains(&n)),
+        "{leads:?}"
+    );
+    // The same plan again copies everything from the cache.
+    let again = tmp.path().join("again.mp4");
+    render(&lib, &again, &cut);
+    assert!(
+        sidecar(&again)["spans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| !s["how"].as_str().unwrap().ends_with("_encoded")
+                && s["lead_in_encoded"] != true)
+    );
+    // Lead-ins and cross-fades between inner frames are the library's: --prune keeps
+    // them while their clips are there, and drops a clip's when it goes.
+    let prune = |lib: &Path| {
+        let run = loopy(&["cache", lib.to_str().unwrap(), "--prune", "--json"]);
+        assert!(run.status.success(), "{}", stderr(&run));
+        json(&run)["removed"]["entries"].as_u64().unwrap()
+    };
+    let named = |lib: &Path, part: &str| {
+        pieces(lib, "transitions")
+            .iter()
+            .filter(|p| p.to_string_lossy().contains(part))
+            .count()
+    };
+    assert!(named(&lib, "@") > 0);
+    assert_eq!(prune(&lib), 0);
+    let gone = plan.clips[plan.sequence[1]].path.clone();
+    std::fs::remove_file(lib.join(&gone)).unwrap();
+    assert!(prune(&lib) > 1);
+    assert_eq!(prune(&lib), 0);
+}
+
 #[test]
 fn the_path_is_chosen_and_said() {
     let tmp = shared_tempdir();

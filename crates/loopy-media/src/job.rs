@@ -107,7 +107,10 @@ impl SpanRecord {
         records
             .iter()
             .filter(|r| matches!(r.how, "copied" | "transition_cached"))
-            .map(|r| r.frames)
+            .map(|r| match (r.lead_in_frames, r.lead_in_encoded) {
+                (Some(lead), Some(true)) => r.frames - lead,
+                _ => r.frames,
+            })
             .sum()
     }
 }
@@ -150,6 +153,13 @@ pub struct SpanRecord {
     pub kind: &'static str,
     /// `copied` (from a conformed clip), `transition_cached` or `transition_encoded`.
     pub how: &'static str,
+    /// A clip span entered between two IDR frames (`--cut-points`) starts with a
+    /// re-encoded lead-in of this many frames…
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lead_in_frames: Option<u64>,
+    /// …encoded by this render (`false`: from the cache).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lead_in_encoded: Option<bool>,
 }
 
 /// The error for a clip that fails at `entry`, whose first output frame is `frame`:

@@ -38,7 +38,7 @@ pub fn run(args: &ConformArgs) -> Result<()> {
             .most_common_fps()
             .ok_or_else(|| usage("no clip to take a frame rate from"))?,
     };
-    let (clips, profile) = library_profile(catalog, fps, crossfade, encoding)?;
+    let (clips, profile) = library_profile(catalog, fps, crossfade, encoding, args.cut_points)?;
     let bar = crate::progress::ConformBar::new();
     let started = std::time::Instant::now();
     let interrupt = crate::interrupt::Interrupt::install()?;
@@ -120,12 +120,14 @@ pub fn run(args: &ConformArgs) -> Result<()> {
 }
 
 /// The profile a library is conformed to for `fps`, `crossfade` and the encoding
-/// options (what a render or a stream of it would use), with its clips.
+/// options (what a render or a stream of it would use; with `cut_points`, what a
+/// render of a `--cut-points` plan would use), with its clips.
 pub fn library_profile(
     catalog: &loopy_core::Catalog,
     fps: Rational,
     crossfade: CrossfadeSpec,
     encoding: Encoding,
+    cut_points: bool,
 ) -> Result<(Vec<PlanClip>, Profile)> {
     let clips: Vec<PlanClip> = catalog.clips.iter().map(PlanClip::from_clip).collect();
     let first = clips
@@ -136,6 +138,7 @@ pub fn library_profile(
     library.clips = clips.clone();
     library.sequence = (0..clips.len()).collect();
     library.crossfade_frames = crossfade.frames_at(fps);
+    library.settings.cut_points = cut_points;
     let size = encoding
         .size
         .or_else(|| most_common(clips.iter().map(|c| (c.width, c.height))))

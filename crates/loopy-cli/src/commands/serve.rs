@@ -49,7 +49,8 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     let crossfade: CrossfadeSpec = plan.crossfade;
     let encoding =
         super::render::Encoding::parse(&args.encode, loopy_media::render::VideoCodec::H264)?;
-    let (clips, profile) = super::conform::library_profile(&catalog, fps, crossfade, encoding)?;
+    let (clips, profile) =
+        super::conform::library_profile(&catalog, fps, crossfade, encoding, false)?;
 
     // Conform what is not conformed yet, with progress, before the stream starts.
     let bar = crate::progress::ConformBar::new();

@@ -186,15 +186,18 @@ fn dead_temporary(name: &str) -> bool {
 }
 
 /// Whether a piece named `stem` belongs to the library `clips` as it is now: a
-/// conformed clip of one of them, or a transition between two of them.
+/// conformed clip of one of them, a transition between two of them (`A-B`, or
+/// `A-B@frames` between frames inside them), or a lead-in of one (`A@frame`).
 fn belongs_to(clips: &[PlanClip]) -> impl Fn(&str, bool) -> bool {
     let keys: HashSet<String> = clips.iter().map(clip_key).collect();
     move |stem: &str, conformed: bool| {
         if conformed {
-            keys.contains(stem)
-        } else {
-            stem.split_once('-')
-                .is_some_and(|(a, b)| keys.contains(a) && keys.contains(b))
+            return keys.contains(stem);
+        }
+        let (names, frames) = stem.split_once('@').unwrap_or((stem, ""));
+        match names.split_once('-') {
+            Some((a, b)) => keys.contains(a) && keys.contains(b),
+            None => !frames.is_empty() && keys.contains(names),
         }
     }
 }

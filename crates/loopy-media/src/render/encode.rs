@@ -30,12 +30,18 @@ pub struct EncoderSettings {
 
 /// Where a smart-render profile places IDR frames in a piece of `frames` frames: at 0,
 /// at the cross-fade length k, every `gop` frames after k, and at `frames − k`. A clip
-/// body then starts and ends on a GOP boundary whatever cross-fades surround it.
+/// body then starts and ends on a GOP boundary whatever cross-fades surround it. For
+/// plans that enter clips inside their head window (`--cut-points`), also every
+/// `head_every` frames from k up to `k + head_span`, so that a body entered there
+/// starts on an IDR frame within a few frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Keyframes {
     pub crossfade: u64,
     pub gop: u64,
     pub frames: u64,
+    /// 0: no extra IDR frames in the head.
+    pub head_every: u64,
+    pub head_span: u64,
 }
 
 impl Keyframes {
@@ -44,6 +50,22 @@ impl Keyframes {
         i == 0
             || (k > 0 && (i == k || i + k == self.frames))
             || (i > k && (i - k).is_multiple_of(self.gop.max(1)))
+            || (self.head_every > 0
+                && i > k
+                && i - k <= self.head_span
+                && (i - k).is_multiple_of(self.head_every))
+    }
+
+    /// The last IDR frame at or before `i`.
+    pub fn at_or_before(&self, i: u64) -> u64 {
+        (0..=i).rev().find(|&j| self.is_idr(j)).unwrap_or(0)
+    }
+
+    /// The first IDR frame at or after `i` (`frames` when none is left).
+    pub fn at_or_after(&self, i: u64) -> u64 {
+        (i..self.frames)
+            .find(|&j| self.is_idr(j))
+            .unwrap_or(self.frames)
     }
 }
 

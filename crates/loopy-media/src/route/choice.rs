@@ -9,11 +9,11 @@ use crate::cache::entry;
 use crate::error::RenderError;
 use crate::job::{RenderOptions, SmartMode};
 use crate::smart::conform::conformed_frames;
-use crate::smart::pieces::{conformed_path, transition_path};
+use crate::smart::layout::{pieces_needed, PieceSpec};
+use crate::smart::pieces::conformed_path;
 use crate::smart::Profile;
-use loopy_core::spans::{Span, SpanSource};
+use loopy_core::spans::Span;
 use loopy_core::Plan;
-use std::collections::BTreeSet;
 use std::path::Path;
 
 /// What a smart render of a plan would encode now, given what the cache holds.
@@ -22,7 +22,8 @@ pub struct SmartEstimate {
     /// Clips of the plan not conformed for the profile (or whose piece is damaged).
     pub clips_to_conform: usize,
     pub frames_to_conform: u64,
-    /// Cross-fades not in the cache.
+    /// Pieces not in the cache: cross-fades, and lead-ins of entries that start
+    /// between two IDR frames (`--cut-points`).
     pub transitions_to_encode: usize,
     pub transition_frames: u64,
     /// Frames of entries rendered in blocks (clip rates that do not divide evenly).
@@ -45,31 +46,22 @@ impl SmartEstimate {
             .filter(|&c| !entry::check(&conformed_path(profile, root, &plan.clips[c])).is_good())
             .collect();
         let blocks = crate::smart::blocks::blocks(plan, profile, spans);
-        let in_block = |i: usize| blocks.iter().any(|b| (b.spans.0..=b.spans.1).contains(&i));
-        let pairs: BTreeSet<(usize, usize)> = spans
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| !in_block(i))
-            .filter_map(|(_, s)| match s.source {
-                SpanSource::Blend { from, to } => Some((plan.sequence[from], plan.sequence[to])),
-                SpanSource::Clip { .. } => None,
-            })
+        let in_block: Vec<bool> = (0..spans.len())
+            .map(|i| blocks.iter().any(|b| (b.spans.0..=b.spans.1).contains(&i)))
             .collect();
-        let uncached = pairs
-            .into_iter()
-            .filter(|&(a, b)| {
-                let path = transition_path(profile, root, &plan.clips[a], &plan.clips[b]);
-                !entry::check(&path).is_good()
-            })
-            .count();
+        let uncached: Vec<PieceSpec> =
+            pieces_needed(plan, profile, &plan.placements(), spans, &in_block)
+                .into_iter()
+                .filter(|piece| !entry::check(&piece.path(plan, profile)).is_good())
+                .collect();
         SmartEstimate {
             clips_to_conform: unconformed.len(),
             frames_to_conform: unconformed
                 .iter()
                 .map(|&c| conformed_frames(&plan.clips[c], profile))
                 .sum(),
-            transitions_to_encode: uncached,
-            transition_frames: uncached as u64 * profile.crossfade,
+            transitions_to_encode: uncached.len(),
+            transition_frames: uncached.iter().map(|p| p.frames(profile)).sum(),
             block_frames: blocks.iter().map(|b| b.end - b.start).sum(),
             total_frames: plan.stats.total_frames,
         }
@@ -133,13 +125,6 @@ pub fn choose(plan: &Plan, opts: &RenderOptions, spans: &[Span]) -> Result<Choic
 
 /// The profile of a smart render of `plan`, or why there can be none.
 fn smart_profile(plan: &Plan, opts: &RenderOptions) -> Result<Profile, String> {
-    // Conformed clips and cached transitions start and end on the clips' own ends.
-    if plan.cuts_inside_clips() {
-        return Err(
-            "the plan cuts inside clips (--cut-points), which smart render does not join yet"
-                .into(),
-        );
-    }
     let profile = Profile::for_render(plan, opts)?;
     // A conformed clip is re-timed from its first frame: entries that start between two
     // output frames are rendered in blocks (`smart::blocks`). When no entry lands on

@@ -243,6 +243,19 @@ fn what_was_encoded(records: &[SpanRecord], clips_conformed: usize) -> String {
             if fades == 1 { "" } else { "s" }
         ));
     }
+    let leads: Vec<u64> = records
+        .iter()
+        .filter(|r| r.lead_in_encoded == Some(true))
+        .filter_map(|r| r.lead_in_frames)
+        .collect();
+    if !leads.is_empty() {
+        parts.push(format!(
+            "{} lead-in{} of {} frames",
+            leads.len(),
+            if leads.len() == 1 { "" } else { "s" },
+            leads.iter().sum::<u64>()
+        ));
+    }
     let rendered: u64 = records
         .iter()
         .filter(|r| r.how == "rendered")

@@ -12,6 +12,7 @@ use crate::error::RenderError;
 use crate::job::{CopyMode, RenderJob, RenderOptions};
 use crate::render::temp::TempOutput;
 use crate::render::{pipeline, Container, Keyframes};
+use loopy_core::cuts::EntryCut;
 use loopy_core::spans::{spans, Span, SpanSource};
 use loopy_core::timeline::Timeline;
 use loopy_core::Plan;
@@ -31,7 +32,8 @@ pub struct Block {
 }
 
 /// Which entries a conformed clip shows exactly: those starting on a whole output
-/// frame and spanning the conformed length (the last may be trimmed shorter).
+/// frame, with an in-point on a whole conformed frame, and within the conformed
+/// length. A whole-clip entry (not the last, which may be trimmed) spans all of it.
 pub fn aligned_entries(plan: &Plan, profile: &Profile) -> Vec<bool> {
     let placements = plan.placements();
     let last = placements.len().saturating_sub(1);
@@ -43,8 +45,14 @@ pub fn aligned_entries(plan: &Plan, profile: &Profile) -> Vec<bool> {
         .map(|(entry, (&c, p))| {
             let conformed = conformed_frames(&plan.clips[c], profile);
             let whole = timeline.next_start_is_whole();
-            timeline.push(plan.clips[c].frames, plan.clips[c].fps_rational);
-            whole && p.frames <= conformed && (entry == last || p.frames == conformed)
+            timeline.push(plan.entry_cut(entry).frames(), plan.clips[c].fps_rational);
+            let Some(start) = super::layout::entry_start(plan, profile, entry) else {
+                return false;
+            };
+            let cut = plan.entry_cut(entry) != EntryCut::whole(plan.clips[c].frames);
+            whole
+                && start + p.frames <= conformed
+                && (entry == last || cut || p.frames == conformed)
         })
         .collect()
 }
@@ -103,6 +111,9 @@ pub fn render_block(
     let (lo, hi) = block.entries;
     let mut sub = plan.clone();
     sub.sequence = plan.sequence[lo..=hi].to_vec();
+    if !plan.cuts.is_empty() {
+        sub.cuts = plan.cuts[lo..=hi].to_vec();
+    }
     if hi + 1 < plan.sequence.len() {
         sub.trim_end_frames = 0;
     }
@@ -122,6 +133,8 @@ pub fn render_block(
         crossfade: range_start,
         gop: profile.gop,
         frames: u64::MAX,
+        head_every: 0,
+        head_span: 0,
     });
     let opts = RenderOptions {
         output: target.clone(),

@@ -2,13 +2,17 @@
 //! the transition cache or encoded (each transition decodes only k frames of either
 //! side, from the IDR at len − k of A and at 0 of B), all joined by packet copy.
 
+use super::conform::conformed_frames;
+use super::layout::{copies, pieces_needed, PieceSpec, Source};
 use super::pieces::{conformed_path, for_packets, parameters, transition_path, triage};
+use super::transition::{cache_crossfade, encode_blend, encode_lead_in, FadeStart};
 use super::Profile;
+use crate::cache::entry;
 use crate::error::RenderError;
 use crate::job::{RenderJob, SpanRecord};
 use ffmpeg_next as ff;
 use loopy_core::spans::SpanSource;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -18,9 +22,9 @@ use std::sync::{Condvar, Mutex};
 /// transition only when it reaches it. Finished transitions are files in the cache,
 /// so memory does not grow with how many there are.
 struct TransitionQueue {
-    missing: Vec<(usize, usize)>,
+    missing: Vec<PieceSpec>,
     next: AtomicUsize,
-    done: Mutex<HashMap<(usize, usize), Result<(), String>>>,
+    done: Mutex<HashMap<PieceSpec, Result<(), String>>>,
     ready: Condvar,
     /// Set when the copy fails: workers stop taking transitions.
     stop: AtomicBool,
@@ -40,28 +44,12 @@ impl Drop for Alive<'_> {
 
 impl TransitionQueue {
     /// `in_block[i]`: span i is rendered with its block, so needs no transition.
-    fn new(job: &RenderJob, profile: &Profile, root: &Path, in_block: &[bool]) -> Self {
+    fn new(job: &RenderJob, profile: &Profile, in_block: &[bool]) -> Self {
         let plan = job.plan;
-        let mut seen = BTreeSet::new();
-        let missing = if profile.crossfade == 0 {
-            Vec::new()
-        } else {
-            job.spans
-                .iter()
-                .zip(in_block)
-                .filter_map(|(span, &blocked)| match span.source {
-                    SpanSource::Blend { from, to } if !blocked => {
-                        Some((plan.sequence[from], plan.sequence[to]))
-                    }
-                    _ => None,
-                })
-                .filter(|&pair| seen.insert(pair))
-                .filter(|&(a, b)| {
-                    let path = transition_path(profile, root, &plan.clips[a], &plan.clips[b]);
-                    !triage(&path, false).is_good()
-                })
-                .collect()
-        };
+        let missing = pieces_needed(plan, profile, job.placements, job.spans, in_block)
+            .into_iter()
+            .filter(|piece| !triage(&piece.path(plan, profile), false).is_good())
+            .collect();
         TransitionQueue {
             missing,
             next: AtomicUsize::new(0),
@@ -80,24 +68,24 @@ impl TransitionQueue {
                 return;
             }
             let i = self.next.fetch_add(1, Ordering::SeqCst);
-            let Some(&(a, b)) = self.missing.get(i) else {
+            let Some(&piece) = self.missing.get(i) else {
                 return;
             };
-            let result = encode_transition(job, profile, root, a, b).map_err(|e| e.to_string());
+            let result = encode_piece(job, profile, root, piece).map_err(|e| e.to_string());
             if let Ok(mut done) = self.done.lock() {
-                done.insert((a, b), result);
+                done.insert(piece, result);
             }
             self.ready.notify_all();
         }
     }
 
-    fn was_encoded(&self, pair: (usize, usize)) -> bool {
-        self.missing.contains(&pair)
+    fn was_encoded(&self, piece: PieceSpec) -> bool {
+        self.missing.contains(&piece)
     }
 
-    /// Waits until `pair` is in the cache (at once if it was cached before).
-    fn wait_for(&self, pair: (usize, usize), cancel: &AtomicBool) -> Result<(), RenderError> {
-        if !self.was_encoded(pair) {
+    /// Waits until `piece` is in the cache (at once if it was cached before).
+    fn wait_for(&self, piece: PieceSpec, cancel: &AtomicBool) -> Result<(), RenderError> {
+        if !self.was_encoded(piece) {
             return Ok(());
         }
         let mut done = self
@@ -105,7 +93,7 @@ impl TransitionQueue {
             .lock()
             .map_err(|_| RenderError::Ffmpeg("transition workers failed".into()))?;
         loop {
-            if let Some(result) = done.get(&pair) {
+            if let Some(result) = done.get(&piece) {
                 return result.clone().map_err(RenderError::Ffmpeg);
             }
             if cancel.load(Ordering::Relaxed) {
@@ -113,8 +101,7 @@ impl TransitionQueue {
             }
             if self.alive.load(Ordering::SeqCst) == 0 {
                 return Err(RenderError::Ffmpeg(format!(
-                    "the transition {} → {} was not encoded (its worker stopped)",
-                    pair.0, pair.1
+                    "the piece {piece:?} was not encoded (its worker stopped)"
                 )));
             }
             done = self
@@ -126,16 +113,53 @@ impl TransitionQueue {
     }
 }
 
-/// The cross-fade from clip `a` into clip `b`: A's last k conformed frames blended
-/// with B's first k, encoded as one closed GOP with the profile and cached.
-fn encode_transition(
+/// Encodes a piece the plan needs and publishes it in the cache: a cross-fade (the
+/// pair's transition when it joins A's end to B's start) or a lead-in.
+fn encode_piece(
     job: &RenderJob,
     profile: &Profile,
     root: &Path,
-    a: usize,
-    b: usize,
+    piece: PieceSpec,
 ) -> Result<(), RenderError> {
-    super::transition::cache_crossfade(profile, root, &job.plan.clips[a], &job.plan.clips[b])
+    let clips = &job.plan.clips;
+    let target = piece.path(job.plan, profile);
+    let starts = |clip: usize, frame: u64| FadeStart {
+        key: profile
+            .keyframes(conformed_frames(&clips[clip], profile))
+            .at_or_before(frame),
+        frame,
+    };
+    match piece {
+        PieceSpec::Blend { a, b, .. }
+            if target == transition_path(profile, root, &clips[a], &clips[b]) =>
+        {
+            cache_crossfade(profile, root, &clips[a], &clips[b])
+        }
+        PieceSpec::Blend {
+            a,
+            a_from,
+            b,
+            b_from,
+        } => {
+            let temp = encode_blend(
+                profile,
+                root,
+                (&clips[a], starts(a, a_from)),
+                (&clips[b], starts(b, b_from)),
+                &target,
+            )?;
+            entry::commit(
+                temp,
+                &target,
+                profile.crossfade,
+                &[&clips[a].path, &clips[b].path],
+            )
+        }
+        PieceSpec::LeadIn { clip, from, to } => {
+            let temp = encode_lead_in(profile, root, &clips[clip], (from, to), &target)?;
+            entry::commit(temp, &target, to - from, &[&clips[clip].path])
+        }
+    }
 }
 
 /// Renders `job` by joining pieces; every clip it uses must be conformed. Returns the
@@ -153,7 +177,7 @@ pub fn run(
     for block in &blocks {
         in_block[block.spans.0..=block.spans.1].fill(true);
     }
-    let queue = TransitionQueue::new(job, profile, root, &in_block);
+    let queue = TransitionQueue::new(job, profile, &in_block);
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     std::thread::scope(|scope| {
         let count = workers.min(queue.missing.len());
@@ -252,64 +276,71 @@ fn join(
                         "blend"
                     },
                     how: "rendered",
+                    lead_in_frames: None,
+                    lead_in_encoded: None,
                 });
             }
             index = block.spans.1 + 1;
             continue;
         }
         index += 1;
-        let (piece, from, kind, how) = match span.source {
-            SpanSource::Clip { entry } => {
-                let clip = &plan.clips[plan.sequence[entry]];
-                let skip = if entry > 0 { profile.crossfade } else { 0 };
-                (conformed_path(profile, root, clip), skip, "clip", "copied")
-            }
-            SpanSource::Blend { from, to } => {
-                let (a, b) = (plan.sequence[from], plan.sequence[to]);
-                queue.wait_for((a, b), cancel)?;
-                let how = if queue.was_encoded((a, b)) {
-                    "transition_encoded"
-                } else {
-                    "transition_cached"
-                };
-                (
-                    transition_path(profile, root, &plan.clips[a], &plan.clips[b]),
-                    0,
-                    "blend",
-                    how,
-                )
-            }
-        };
-        // Checked before the render (a memory lookup now): only a piece changed since
-        // then fails here, and the render fails rather than copy it.
-        if let crate::cache::entry::Verdict::Damaged(reason) = crate::cache::entry::check(&piece) {
-            return Err(RenderError::Ffmpeg(format!(
-                "cache entry {} was damaged during the render: {reason}",
-                piece.display()
-            )));
-        }
-        let copied = copy_range(&piece, from, span.frames)?;
-        if copied != span.frames {
-            let entry = match span.source {
-                SpanSource::Clip { entry } => entry,
-                SpanSource::Blend { from, .. } => from,
+        let mut how = "copied";
+        let mut lead_in = None;
+        let mut copied = 0;
+        for copy in copies(plan, profile, job.placements, span) {
+            let piece = match copy.source {
+                Source::Conformed(path) => path,
+                Source::Piece(piece) => {
+                    queue.wait_for(piece, cancel)?;
+                    let encoded = queue.was_encoded(piece);
+                    match piece {
+                        PieceSpec::Blend { .. } if encoded => how = "transition_encoded",
+                        PieceSpec::Blend { .. } => how = "transition_cached",
+                        PieceSpec::LeadIn { .. } => lead_in = Some((copy.count, encoded)),
+                    }
+                    piece.path(plan, profile)
+                }
             };
-            return Err(crate::job::clip_error(
-                plan,
-                entry.min(last),
-                span.start_frame,
-                format!(
-                    "{} holds {copied} of the {} frames needed (conformed for another length?)",
-                    piece.display(),
-                    span.frames
-                ),
-            ));
+            // Checked before the render (a memory lookup now): only a piece changed
+            // since then fails here, and the render fails rather than copy it.
+            if let crate::cache::entry::Verdict::Damaged(reason) =
+                crate::cache::entry::check(&piece)
+            {
+                return Err(RenderError::Ffmpeg(format!(
+                    "cache entry {} was damaged during the render: {reason}",
+                    piece.display()
+                )));
+            }
+            let got = copy_range(&piece, copy.from, copy.count)?;
+            copied += got;
+            if got != copy.count {
+                let entry = match span.source {
+                    SpanSource::Clip { entry } => entry,
+                    SpanSource::Blend { from, .. } => from,
+                };
+                return Err(crate::job::clip_error(
+                    plan,
+                    entry.min(last),
+                    span.start_frame,
+                    format!(
+                        "{} holds {got} of the {} frames needed (conformed for another length?)",
+                        piece.display(),
+                        copy.count
+                    ),
+                ));
+            }
         }
+        debug_assert_eq!(copied, span.frames);
         records.push(SpanRecord {
             start_frame: span.start_frame,
             frames: span.frames,
-            kind,
+            kind: match span.source {
+                SpanSource::Clip { .. } => "clip",
+                SpanSource::Blend { .. } => "blend",
+            },
             how,
+            lead_in_frames: lead_in.map(|(frames, _)| frames),
+            lead_in_encoded: lead_in.map(|(_, encoded)| encoded),
         });
     }
     if written != expected {

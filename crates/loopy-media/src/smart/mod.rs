@@ -20,6 +20,7 @@
 pub mod blocks;
 pub mod conform;
 pub mod execute;
+pub mod layout;
 pub mod pieces;
 pub mod profile;
 pub mod transition;

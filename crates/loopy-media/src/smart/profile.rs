@@ -30,7 +30,20 @@ pub struct Profile {
     pub crossfade: u64,
     /// Frames between IDR frames after k (default 2 s).
     pub gop: u64,
+    /// For plans that cut inside clips: frames between the extra IDR frames of a
+    /// conformed clip's head (0, and absent from the profile's name, otherwise).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub head_keys: u64,
 }
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// IDR spacing in the heads of clips conformed for `--cut-points` plans: an entry
+/// entered inside the head re-encodes at most this many frames less one before its
+/// body is copied.
+pub const HEAD_KEY_SPACING: u64 = 6;
 
 impl Profile {
     /// The profile a render of `plan` with `opts` needs, or why it cannot be smart.
@@ -78,6 +91,11 @@ impl Profile {
             bitrate: opts.encoder.bitrate,
             crossfade: plan.crossfade_frames,
             gop: opts.encoder.gop.map_or(two_seconds, u64::from),
+            head_keys: if plan.settings.cut_points || plan.cuts_inside_clips() {
+                HEAD_KEY_SPACING
+            } else {
+                0
+            },
         })
     }
 
@@ -104,11 +122,21 @@ impl Profile {
             gop: u32::try_from(self.gop).ok(),
             pix_fmt: Some("yuv420p".into()),
             threads,
-            keyframes: Some(Keyframes {
-                crossfade: self.crossfade,
-                gop: self.gop,
-                frames,
-            }),
+            keyframes: Some(self.keyframes(frames)),
+        }
+    }
+
+    /// Where a piece of `frames` frames has IDR frames.
+    pub fn keyframes(&self, frames: u64) -> Keyframes {
+        // The head window spans at most a second or a quarter of the clip; a little
+        // more covers in-points at its end.
+        let second = self.fps.num().div_ceil(self.fps.den());
+        Keyframes {
+            crossfade: self.crossfade,
+            gop: self.gop,
+            frames,
+            head_every: self.head_keys,
+            head_span: second.min(frames / 4) + self.head_keys,
         }
     }
 

@@ -49,25 +49,22 @@ pub fn encode_crossfade(
     b: &PlanClip,
     target: &Path,
 ) -> Result<TempOutput, RenderError> {
+    encode_blend(profile, root, (a, from), (b, FadeStart::at_key(0)), target)
+}
+
+/// The cross-fade from `a`'s conformed frames `from.frame..+k` into `b`'s
+/// `to.frame..+k` (each decoded from its IDR frame `key`), like [`encode_crossfade`].
+pub fn encode_blend(
+    profile: &Profile,
+    root: &Path,
+    (a, from): (&PlanClip, FadeStart),
+    (b, to): (&PlanClip, FadeStart),
+    target: &Path,
+) -> Result<TempOutput, RenderError> {
     let k = profile.crossfade;
     let tails = decode_frames(&conformed_path(profile, root, a), from.key, from.frame, k)?;
-    let mut heads = decode_frames(&conformed_path(profile, root, b), 0, 0, k)?;
-    if let Some(dir) = target.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| RenderError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    }
-    let temp = TempOutput::beside(target)?;
-    let settings = profile.encoder(k, 1);
-    let spec = SinkSpec {
-        container: Container::Mkv,
-        codec: profile.video_codec(),
-        size: (profile.width, profile.height),
-        fps: profile.fps,
-        settings: &settings,
-    };
-    let mut sink = VideoSink::open_video_only(temp.path(), &spec)?;
+    let mut heads = decode_frames(&conformed_path(profile, root, b), to.key, to.frame, k)?;
+    let (temp, mut sink) = open_piece(profile, target, k)?;
     for (j, (head, tail)) in heads.iter_mut().zip(&tails).enumerate() {
         crate::render::frames::make_writable(head).map_err(|e| RenderError::ffmpeg("blend", e))?;
         blend_into(head, tail, incoming_weight(j as u64, k));
@@ -76,6 +73,55 @@ pub fn encode_crossfade(
     sink.finish()?;
     check_joinable(profile, root, temp.path())?;
     Ok(temp)
+}
+
+/// `clip`'s conformed frames `from..to` re-encoded as a piece that starts on an IDR
+/// frame: how a body entered between two IDR frames of its conformed clip starts
+/// (the rest is copied from the IDR frame `to` on).
+pub fn encode_lead_in(
+    profile: &Profile,
+    root: &Path,
+    clip: &PlanClip,
+    (from, to): (u64, u64),
+    target: &Path,
+) -> Result<TempOutput, RenderError> {
+    let conformed = conformed_path(profile, root, clip);
+    let key = profile
+        .keyframes(conformed_frames(clip, profile))
+        .at_or_before(from);
+    let mut frames = decode_frames(&conformed, key, from, to - from)?;
+    let (temp, mut sink) = open_piece(profile, target, to - from)?;
+    for (j, frame) in frames.iter_mut().enumerate() {
+        sink.write(frame, j as u64)?;
+    }
+    sink.finish()?;
+    check_joinable(profile, root, temp.path())?;
+    Ok(temp)
+}
+
+/// A temporary piece of `frames` frames beside `target`, and the encoder writing it.
+fn open_piece(
+    profile: &Profile,
+    target: &Path,
+    frames: u64,
+) -> Result<(TempOutput, VideoSink), RenderError> {
+    if let Some(dir) = target.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| RenderError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let temp = TempOutput::beside(target)?;
+    let settings = profile.encoder(frames, 1);
+    let spec = SinkSpec {
+        container: Container::Mkv,
+        codec: profile.video_codec(),
+        size: (profile.width, profile.height),
+        fps: profile.fps,
+        settings: &settings,
+    };
+    let sink = VideoSink::open_video_only(temp.path(), &spec)?;
+    Ok((temp, sink))
 }
 
 /// Encodes the planned cross-fade from `a`'s tail into `b` and publishes it as the
