@@ -648,6 +648,83 @@ fn tone_of(samples: &[f32]) -> (f64, f64) {
     (crossings as f64 / 2.0 / seconds, rms)
 }
 
+/// `--audio clips` with in-points: each entry's sound starts where its picture does.
+/// The clips' sound is a chirp (200 Hz + 800 Hz per second), so the pitch heard in an
+/// entry tells which moment of its clip plays there.
+#[test]
+fn clip_sound_follows_the_in_points() {
+    let tmp = shared_tempdir();
+    let lib = tmp.path().join("lib");
+    std::fs::create_dir(&lib).unwrap();
+    for name in ["a.mp4", "b.mp4", "c.mp4"] {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=64x36:r=30:d=2",
+            "-f",
+            "lavfi",
+            "-i",
+            "aevalsrc=sin(2*PI*(200*t+400*t*t)):s=48000:d=2",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+            lib.join(name).to_str().unwrap(),
+        ]);
+    }
+    let planned = loopy(&[
+        "plan",
+        lib.to_str().unwrap(),
+        "--count",
+        "4",
+        "--seed",
+        "1",
+        "--cut-points",
+        "--json",
+    ]);
+    assert!(planned.status.success(), "{}", stderr(&planned));
+    // In-points a quarter second apart, whatever the cut-point search chose.
+    let mut plan = json(&planned);
+    for (entry, first) in [0u64, 12, 6, 14].into_iter().enumerate() {
+        plan["cuts"][entry]["first"] = first.into();
+        plan["cuts"][entry]["last"] = 59.into();
+    }
+    let plan_path = tmp.path().join("plan.json");
+    std::fs::write(&plan_path, plan.to_string()).unwrap();
+    let out = tmp.path().join("out.mkv");
+    let run = loopy(&[
+        "render",
+        "--plan",
+        plan_path.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--audio",
+        "clips",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let side: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{}.plan.json", out.display())).unwrap(),
+    )
+    .unwrap();
+    for entry in side["timeline"].as_array().unwrap() {
+        let start = entry["start_frame"].as_f64().unwrap() / 30.0;
+        let first = entry["cut"]["first"].as_f64().unwrap() / 30.0;
+        // 0.1 s heard from 0.4 s into the entry: the clip's moment first + 0.45 s.
+        let (frequency, _) = tone_of(&audio_window(&out, start + 0.4, 0.1));
+        let expected = 200.0 + 800.0 * (first + 0.45);
+        assert!(
+            (frequency - expected).abs() < 40.0,
+            "entry at {start:.2} s entered at {first:.2} s: heard {frequency:.0} Hz, expected {expected:.0}"
+        );
+    }
+}
+
 #[test]
 fn clip_sound_is_kept_on_request_and_its_loss_is_said() {
     let tmp = shared_tempdir();
