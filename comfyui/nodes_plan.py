@@ -73,6 +73,12 @@ class LoopyPlan(io.ComfyNode):
                     "custom: a transition matrix (CSV or JSON)",
                 ),
                 io.Boolean.Input("exact", default=False, tooltip="Trim the last clip to the frame"),
+                io.Boolean.Input(
+                    "cut_points",
+                    default=False,
+                    tooltip="Cut inside the clips (last second of one, first second of the "
+                    "next) where pictures and motion match best, not at their ends",
+                ),
             ],
             outputs=[PLAN.Output(display_name="plan"), io.String.Output(display_name="stats")],
             hidden=[io.Hidden.unique_id],
@@ -110,6 +116,7 @@ class LoopyPlan(io.ComfyNode):
         signals: str,
         mode_file: str,
         exact: bool,
+        cut_points: bool = False,
     ) -> io.NodeOutput:
         args = [
             "plan",
@@ -137,6 +144,8 @@ class LoopyPlan(io.ComfyNode):
             args += ["--signal", line.replace(" ", "")]
         if exact:
             args.append("--exact")
+        if cut_points:
+            args.append("--cut-points")
         path = folders.scratch(f"plan-{folders.key_of(library['fingerprint'], args)}.json")
         stats = run_loopy([*args, "-o", str(path), "--force"], cls.hidden.unique_id)
         plan = json.loads(path.read_text())

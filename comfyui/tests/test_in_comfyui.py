@@ -268,6 +268,7 @@ class InComfyUI(unittest.TestCase):
                 "signals",
                 "mode_file",
                 "exact",
+                "cut_points",
             },
             "LoopyRender": {
                 "plan",
@@ -367,6 +368,22 @@ class InComfyUI(unittest.TestCase):
         sheet = entry["outputs"]["1"]["images"][0]
         with Image.open(DEST / "ComfyUI/temp" / sheet["subfolder"] / sheet["filename"]) as png:
             self.assertEqual(png.size, (3 * 192, 108))
+
+    def test_cut_points_reach_the_render(self) -> None:
+        folder = self.library_folder("cuts")
+        _, entry = self.run_ok(
+            self.prompt(folder, "cuts", **{"2": {"cut_points": True, "duration": "6s"}})
+        )
+        rendered = self.output_file(entry["outputs"]["3"]["images"][0])
+        sidecar = json.loads(Path(f"{rendered}.plan.json").read_text())
+        self.assertTrue(sidecar["settings"]["cut_points"])
+        self.assertEqual(len(sidecar["cuts"]), len(sidecar["sequence"]))
+        self.assertEqual(
+            [t["cut"] for t in sidecar["timeline"]],
+            sidecar["cuts"],
+        )
+        self.assertEqual(frame_count(rendered), sidecar["stats"]["total_frames"])
+        self.assertEqual(decode_errors(rendered), "")
 
     def test_audio_input_is_muxed_into_the_one_file(self) -> None:
         folder = self.library_folder("audio")
