@@ -75,9 +75,9 @@ class LoopyPlan(io.ComfyNode):
                 io.Boolean.Input("exact", default=False, tooltip="Trim the last clip to the frame"),
                 io.Boolean.Input(
                     "cut_points",
-                    default=False,
+                    default=True,
                     tooltip="Cut inside the clips (last second of one, first second of the "
-                    "next) where pictures and motion match best, not at their ends",
+                    "next) where pictures and motion match best; off: play every clip whole",
                 ),
             ],
             outputs=[PLAN.Output(display_name="plan"), io.String.Output(display_name="stats")],
@@ -116,7 +116,7 @@ class LoopyPlan(io.ComfyNode):
         signals: str,
         mode_file: str,
         exact: bool,
-        cut_points: bool = False,
+        cut_points: bool = True,
     ) -> io.NodeOutput:
         args = [
             "plan",
@@ -144,8 +144,8 @@ class LoopyPlan(io.ComfyNode):
             args += ["--signal", line.replace(" ", "")]
         if exact:
             args.append("--exact")
-        if cut_points:
-            args.append("--cut-points")
+        if not cut_points:
+            args.append("--whole-clips")
         path = folders.scratch(f"plan-{folders.key_of(library['fingerprint'], args)}.json")
         stats = run_loopy([*args, "-o", str(path), "--force"], cls.hidden.unique_id)
         plan = json.loads(path.read_text())

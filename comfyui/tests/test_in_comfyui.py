@@ -370,20 +370,25 @@ class InComfyUI(unittest.TestCase):
             self.assertEqual(png.size, (3 * 192, 108))
 
     def test_cut_points_reach_the_render(self) -> None:
+        """The example workflow cuts inside the clips; `cut_points` off plays them whole."""
         folder = self.library_folder("cuts")
-        _, entry = self.run_ok(
-            self.prompt(folder, "cuts", **{"2": {"cut_points": True, "duration": "6s"}})
-        )
-        rendered = self.output_file(entry["outputs"]["3"]["images"][0])
-        sidecar = json.loads(Path(f"{rendered}.plan.json").read_text())
-        self.assertTrue(sidecar["settings"]["cut_points"])
-        self.assertEqual(len(sidecar["cuts"]), len(sidecar["sequence"]))
-        self.assertEqual(
-            [t["cut"] for t in sidecar["timeline"]],
-            sidecar["cuts"],
-        )
-        self.assertEqual(frame_count(rendered), sidecar["stats"]["total_frames"])
-        self.assertEqual(decode_errors(rendered), "")
+        sidecars = {}
+        for cut_points in (True, False):
+            changes = {"2": {"cut_points": cut_points, "duration": "6s"}}
+            _, entry = self.run_ok(self.prompt(folder, f"cuts-{cut_points}", **changes))
+            rendered = self.output_file(entry["outputs"]["3"]["images"][0])
+            sidecar = json.loads(Path(f"{rendered}.plan.json").read_text())
+            self.assertEqual(frame_count(rendered), sidecar["stats"]["total_frames"])
+            self.assertEqual(decode_errors(rendered), "")
+            sidecars[cut_points] = sidecar
+        self.assertTrue(self.workflow["2"]["inputs"]["cut_points"])
+        cut = sidecars[True]
+        self.assertTrue(cut["settings"]["cut_points"])
+        self.assertEqual(len(cut["cuts"]), len(cut["sequence"]))
+        self.assertEqual([t["cut"] for t in cut["timeline"]], cut["cuts"])
+        whole = sidecars[False]
+        self.assertFalse(whole["settings"].get("cut_points", False))
+        self.assertNotIn("cuts", whole)
 
     def test_audio_input_is_muxed_into_the_one_file(self) -> None:
         folder = self.library_folder("audio")

@@ -72,10 +72,14 @@ pub struct FolderArgs {
     /// With `render --plan`, the plan's clips are verified before rendering
     #[arg(long)]
     pub verify: bool,
-    /// Also keep cut-point candidates: thumbnails of every frame (up to 30 a second)
-    /// of each clip's first and last second (a quarter of a short clip), cached with
-    /// the catalog. Decodes about twice as much on a cold scan.
+    /// Skip the cut-point candidates a scan keeps by default (thumbnails of every
+    /// frame, up to 30 a second, of each clip's first and last second, or a quarter of
+    /// a short clip): a cold scan decodes about half as much, and plans cut at the
+    /// clips' ends as with --whole-clips
     #[arg(long)]
+    pub no_windows: bool,
+    /// Keep the cut-point candidates (the default; kept for older scripts)
+    #[arg(long, hide = true, conflicts_with = "no_windows")]
     pub windows: bool,
 }
 
@@ -169,11 +173,22 @@ pub struct PlanOptionArgs {
     /// Cross-fade between clips: 0.3s or 9f (default 0)
     #[arg(long)]
     pub crossfade: Option<String>,
-    /// Cut inside the clips where they match best: leave each clip on a frame of its
-    /// last second and enter the next on a frame of its first (a quarter of a short
-    /// clip), judged by the pictures and the motion around them. Scans with --windows
+    /// Cut only at the clips' ends, playing every clip whole (needed to copy packets).
+    /// By default a plan leaves each clip on a frame of its last second and enters the
+    /// next on a frame of its first (a quarter of a short clip), where the pictures
+    /// and the motion around them match best
     #[arg(long)]
+    pub whole_clips: bool,
+    /// Cut inside the clips where they match best (the default; kept for older scripts)
+    #[arg(long, hide = true, conflicts_with = "whole_clips")]
     pub cut_points: bool,
+}
+
+impl PlanOptionArgs {
+    /// Whether the plan cuts inside the clips' windows (the default) or at their ends.
+    pub fn cuts_inside(&self) -> bool {
+        !self.whole_clips
+    }
 }
 
 #[derive(Debug, Args)]
@@ -270,13 +285,18 @@ pub struct ConformArgs {
     pub crossfade: String,
     #[command(flatten)]
     pub encode: EncodeArgs,
-    /// Also encode the cross-fade of every ordered pair of clips (n × (n − 1)), so
-    /// that a render of any plan, whatever its seed, encodes nothing
+    /// Also encode what every ordered pair of clips (n × (n − 1)) needs at a cut, so
+    /// that a render of any plan, whatever its seed, encodes nothing: the cross-fade
+    /// between the pair's best cut points, and the next clip's frames up to its next
+    /// IDR frame when it is entered between two (whole clips: the cross-fade only)
     #[arg(long)]
     pub transitions: bool,
-    /// Conform for plans made with --cut-points: IDR frames every few frames of each
-    /// clip's first second, where such plans enter clips
+    /// Conform for plans made with --whole-clips: without the IDR frames every few
+    /// frames of each clip's first second, where other plans enter clips
     #[arg(long)]
+    pub whole_clips: bool,
+    /// Conform for plans that cut inside the clips (the default; kept for older scripts)
+    #[arg(long, hide = true, conflicts_with = "whole_clips")]
     pub cut_points: bool,
     /// Say what is conformed, for which profile, and how much disk it takes (as
     /// `loopy cache DIR`)

@@ -149,7 +149,7 @@ impl ConformBar {
             Meter::new(
                 "transitions",
                 0,
-                "{bar:30} cross-fades {pos}/{len} frames, ETA {eta}  {wide_msg}",
+                "{bar:30} cross-fades and lead-ins {pos}/{len} frames, ETA {eta}  {wide_msg}",
             ),
             Instant::now(),
         )

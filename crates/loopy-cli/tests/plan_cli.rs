@@ -286,8 +286,10 @@ fn the_default_planner_starves_no_clip_of_a_mixed_library() {
         let plan = json(&out);
         let stats = &plan["stats"];
         assert_eq!(stats["clips_used"], 6, "seed {seed}: {stats}");
+        // Six clips over 2 400 entries repeat some runs whatever the planner does:
+        // 11-18 with n-gram avoidance (cut points or whole clips), 42-47 without.
         assert!(
-            stats["longest_repeat"].as_u64().unwrap() <= 16,
+            stats["longest_repeat"].as_u64().unwrap() <= 20,
             "seed {seed}: {stats}"
         );
         let mean = stats["mean_seam_distance"].as_f64().unwrap();
@@ -303,12 +305,12 @@ fn the_default_planner_starves_no_clip_of_a_mixed_library() {
     }
 }
 
-/// `--cut-points`: the same seed gives the same bytes, every entry carries its in/out
-/// points inside its clip, and a hand-edited plan whose points leave the clip is
-/// refused, as are a packet copy of the clips and a live stream.
+/// Cut points (the default): the same seed gives the same bytes, every entry carries
+/// its in/out points inside its clip, and a hand-edited plan whose points leave the
+/// clip is refused, as are a packet copy of the clips and a live stream.
 #[test]
 fn cut_point_plans_are_reproducible_and_checked() {
-    let args = plan_args(&["-d", "20s", "--seed", "5", "--cut-points", "--json"]);
+    let args = plan_args(&["-d", "20s", "--seed", "5", "--json"]);
     let (a, b) = (loopy(&args), loopy(&args));
     assert!(a.status.success(), "{}", stderr(&a));
     assert_eq!(a.stdout, b.stdout);
@@ -366,4 +368,74 @@ fn cut_point_plans_are_reproducible_and_checked() {
     let run = loopy(&["serve", plan_folder().to_str().unwrap(), "--cut-points"]);
     assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
     assert!(stderr(&run).contains("whole clips"), "{}", stderr(&run));
+}
+
+/// `--whole-clips` and `--no-windows` plan whole clips (the second says why), as does
+/// a render that must copy packets; `--copy always` with `--cut-points` is refused.
+#[test]
+fn whole_clips_when_asked_when_windows_are_missing_and_when_copying() {
+    let whole = |plan: &serde_json::Value| {
+        plan.get("cuts").is_none() && plan["settings"].get("cut_points").is_none()
+    };
+    let default = loopy(&plan_args(&["-d", "20s", "--seed", "5", "--json"]));
+    assert!(!whole(&json(&default)), "{}", stdout(&default));
+    let asked = loopy(&plan_args(&[
+        "-d",
+        "20s",
+        "--seed",
+        "5",
+        "--json",
+        "--whole-clips",
+    ]));
+    assert!(asked.status.success(), "{}", stderr(&asked));
+    assert!(whole(&json(&asked)), "{}", stdout(&asked));
+    let windowless = loopy(&plan_args(&[
+        "-d",
+        "20s",
+        "--seed",
+        "5",
+        "--json",
+        "--no-windows",
+    ]));
+    assert!(windowless.status.success(), "{}", stderr(&windowless));
+    assert!(whole(&json(&windowless)), "{}", stdout(&windowless));
+    assert!(
+        stderr(&windowless).contains("cutting at the clips' ends"),
+        "{}",
+        stderr(&windowless)
+    );
+    assert_eq!(json(&windowless)["sequence"], json(&asked)["sequence"]);
+
+    let dir = shared_tempdir();
+    let out = dir.path().join("copied.mp4");
+    let copy = |extra: &[&str]| {
+        let mut args = vec![
+            "render",
+            plan_folder().to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "-d",
+            "5s",
+            "--copy",
+            "always",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        loopy(&args)
+    };
+    let copied = copy(&[]);
+    assert!(copied.status.success(), "{}", stderr(&copied));
+    assert_eq!(json(&copied)["path"], "copy", "{}", stdout(&copied));
+    let sidecar: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{}.plan.json", out.display())).unwrap(),
+    )
+    .unwrap();
+    assert!(whole(&sidecar), "{sidecar}");
+    let refused = copy(&["--cut-points", "--force"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("--copy always plays clips whole"),
+        "{}",
+        stderr(&refused)
+    );
 }

@@ -365,16 +365,22 @@ fn scan_windows_sample_the_right_frames() {
             &["-frames:v", frames, "-g", "7"],
         );
     }
-    // Without --windows a scan keeps none (and decodes no more than before).
-    let plain = loopy(&["scan", tmp.path().to_str().unwrap(), "--json"]);
+    // With --no-windows a scan keeps none (and decodes no more than the first frames
+    // and the last GOP).
+    let plain = loopy(&[
+        "scan",
+        tmp.path().to_str().unwrap(),
+        "--json",
+        "--no-windows",
+    ]);
     assert!(plain.status.success(), "{}", stderr(&plain));
     assert!(json(&plain)["clips"]
         .as_array()
         .unwrap()
         .iter()
         .all(|c| c.get("head_window").is_none() && c.get("tail_window").is_none()));
-    // With it, the clips cached without windows are probed again.
-    let out = loopy(&["scan", tmp.path().to_str().unwrap(), "--json", "--windows"]);
+    // By default they are kept: the clips cached without windows are probed again.
+    let out = loopy(&["scan", tmp.path().to_str().unwrap(), "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let catalog = json(&out);
     let clip = |name: &str| {

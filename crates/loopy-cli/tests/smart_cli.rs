@@ -237,10 +237,11 @@ fn smart_and_full_renders_of_a_plan_agree() {
     ]);
     assert!(conform.status.success(), "{}", stderr(&conform));
     assert_eq!(json(&conform)["report"]["conformed"], 4);
-    // IDR frames at 0, k, every GOP after k, and len − k.
+    // IDR frames at 0, k, every GOP after k, and len − k, and every 6 frames of the
+    // head, where plans enter clips.
     let conformed = pieces(&lib, "conformed");
     assert_eq!(conformed.len(), 4);
-    assert_eq!(keyframes(&conformed[0]), [0, 6, 26, 46, 54]);
+    assert_eq!(keyframes(&conformed[0]), [0, 6, 12, 18, 24, 26, 46, 54]);
 
     let smart = tmp.path().join("smart.mp4");
     let full = tmp.path().join("full.mp4");
@@ -489,36 +490,61 @@ fn conform_transitions_caches_every_pair_so_that_any_seed_encodes_nothing() {
     let tmp = shared_tempdir();
     let lib = tmp.path().join("lib");
     library(&lib);
-    let args = [
-        "conform",
-        lib.to_str().unwrap(),
-        "--crossfade",
-        "6f",
-        "--gop",
-        "20",
-        "--transitions",
-        "--json",
-    ];
-    let warmed = |run: &std::process::Output| {
-        assert!(run.status.success(), "{}", stderr(run));
-        let report = &json(run)["transitions"];
-        (report["encoded"].as_u64(), report["cached"].as_u64())
+    let conform = |extra: &[&str]| {
+        let mut args = vec![
+            "conform",
+            lib.to_str().unwrap(),
+            "--crossfade",
+            "6f",
+            "--gop",
+            "20",
+            "--transitions",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let run = loopy(&args);
+        assert!(run.status.success(), "{}", stderr(&run));
+        let report = &json(&run)["transitions"];
+        (
+            report["encoded"].as_u64().unwrap(),
+            report["cached"].as_u64().unwrap(),
+        )
     };
-    // Four clips: twelve ordered pairs, then none left to encode.
-    assert_eq!(warmed(&loopy(&args)), (Some(12), Some(0)));
+    // Whole clips: four clips, twelve ordered pairs' cross-fades, then none left.
+    assert_eq!(conform(&["--whole-clips"]), (12, 0));
     assert_eq!(pieces(&lib, "transitions").len(), 12);
-    assert_eq!(warmed(&loopy(&args)), (Some(0), Some(12)));
-    for seed in ["11", "12"] {
-        let out = tmp.path().join(format!("seed{seed}.mp4"));
-        render(&lib, &out, &["--seed", seed, "--smart", "always"]);
-        let hows: BTreeSet<String> = sidecar(&out)["spans"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["how"].as_str().unwrap().to_string())
-            .collect();
+    assert_eq!(conform(&["--whole-clips"]), (0, 12));
+    // Cut points (the default profile): each pair's cross-fade between its best cut
+    // points, and lead-ins where the next clip is entered between IDR frames.
+    let (encoded, cached) = conform(&[]);
+    assert_eq!(cached, 0);
+    assert!(encoded >= 12, "{encoded} pieces");
+    assert_eq!(conform(&[]), (0, encoded));
+    for (seed, extra) in [("11", None), ("12", None), ("11", Some("--whole-clips"))] {
+        let out = tmp
+            .path()
+            .join(format!("seed{seed}{}.mp4", extra.unwrap_or("")));
+        let mut args = vec!["--seed", seed, "--smart", "always"];
+        args.extend(extra);
+        render(&lib, &out, &args);
+        let side = sidecar(&out);
+        let spans = side["spans"].as_array().unwrap();
+        let hows: BTreeSet<&str> = spans.iter().map(|s| s["how"].as_str().unwrap()).collect();
         assert!(hows.contains("transition_cached"), "{hows:?}");
         assert!(!hows.contains("transition_encoded"), "{hows:?}");
+        assert!(
+            spans.iter().all(|s| s["lead_in_encoded"] != true),
+            "{spans:?}"
+        );
+        if extra.is_none() {
+            // The check means something: this plan cuts inside clips, with lead-ins.
+            assert!(side["cuts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["first"] != 0));
+            assert!(spans.iter().any(|s| s["lead_in_frames"].as_u64() > Some(0)));
+        }
         assert_eq!(decode_errors(&out), "");
     }
 }
@@ -1079,6 +1105,7 @@ fn the_cache_is_listed_pruned_capped_and_left_alone_while_in_use() {
             "--crf",
             crf,
             "--transitions",
+            "--whole-clips",
             "--json",
         ]);
         assert!(run.status.success(), "{}", stderr(&run));
@@ -1102,7 +1129,10 @@ fn the_cache_is_listed_pruned_capped_and_left_alone_while_in_use() {
     }
     let text = stdout(&cache(&[]));
     assert!(text.contains("crf 20") && text.contains("crf 30"), "{text}");
-    assert!(text.contains("4 clips, 12 transitions"), "{text}");
+    assert!(
+        text.contains("GOP 60 (whole clips): 4 clips, 12 transitions"),
+        "{text}"
+    );
     let listing = json(&cache(&["--json"]));
     let profiles = listing["profiles"].as_array().unwrap().clone();
     assert_eq!(profiles.len(), 2);

@@ -111,7 +111,7 @@ pub struct CutMatrix {
 
 impl CutMatrix {
     /// Scores every ordered pair, rows spread over the machine's cores. `None` when a
-    /// clip has no windows (scanned without `--windows`).
+    /// clip has no windows (scanned with `--no-windows`).
     pub fn from_clips(clips: &[ClipInfo]) -> Option<Self> {
         let windows: Vec<(FrameWindow, FrameWindow)> = clips
             .iter()

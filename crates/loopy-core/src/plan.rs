@@ -31,7 +31,7 @@ pub struct Plan {
     pub clips: Vec<PlanClip>,
     pub sequence: Vec<usize>,
     /// Each entry's first and last source frame, aligned with `sequence`, when the plan
-    /// cuts inside clips (`plan --cut-points`); empty when every entry shows its whole
+    /// cuts inside clips (the default; not with `--whole-clips`); empty when every entry shows its whole
     /// clip.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cuts: Vec<EntryCut>,
@@ -63,7 +63,7 @@ pub struct PlanSettings {
     /// Requested number of entries, when a count was asked for.
     pub target_entries: Option<u64>,
     pub exact: bool,
-    /// Cuts chosen inside the clips' windows (`--cut-points`).
+    /// Cuts chosen inside the clips' windows (the default; `--whole-clips` turns them off).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cut_points: bool,
 }

@@ -261,11 +261,19 @@ pub fn prepare(catalog: &Catalog, opts: &PlanOptions) -> Result<Prepared, PlanEr
     check_plan_size(clips, &target, opts.length, fps, crossfade)?;
 
     let cuts = if opts.cut_points {
-        Some(CutMatrix::from_clips(clips).ok_or_else(|| {
-            PlanError::InvalidOption(
-                "--cut-points needs every clip's head and tail windows (scan --windows)".into(),
-            )
-        })?)
+        let matrix = CutMatrix::from_clips(clips);
+        if matrix.is_none() {
+            // A scan without windows, or a clip whose windows did not decode: cutting
+            // at every clip's end still makes a plan, on one scale of seam costs.
+            let missing = clips
+                .iter()
+                .find(|c| c.head_window.is_none() || c.tail_window.is_none())
+                .map_or_else(|| "a clip".to_string(), |c| c.path.clone());
+            warnings.push(format!(
+                "cutting at the clips' ends: {missing} has no cut-point windows (scanned with --no-windows, or its first or last second did not decode)"
+            ));
+        }
+        matrix
     } else {
         None
     };
@@ -437,7 +445,7 @@ pub fn plan(catalog: &Catalog, opts: &PlanOptions) -> Result<Planned, PlanError>
                 Length::Millis(_) => None,
             },
             exact: opts.exact,
-            cut_points: opts.cut_points,
+            cut_points: cut_matrix.is_some(),
         },
         clips: clips.iter().map(PlanClip::from_clip).collect(),
         sequence,

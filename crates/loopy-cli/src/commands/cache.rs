@@ -142,8 +142,12 @@ pub fn print_listing(profiles: &[ProfileUsage]) -> Result<()> {
                     (Some(crf), None) => format!("crf {crf}"),
                     (None, None) => "default quality".into(),
                 };
+                let heads = match f.head_keys {
+                    0 => String::from(" (whole clips)"),
+                    n => format!(", IDR every {n} frames in heads (cut points)"),
+                };
                 format!(
-                    "{} {}x{} {} fps, {} fit, {quality}, preset {}, cross-fade {}f, GOP {}",
+                    "{} {}x{} {} fps, {} fit, {quality}, preset {}, cross-fade {}f, GOP {}{heads}",
                     loopy_media::render::VideoCodec::parse(&f.codec)
                         .map_or(f.codec.as_str(), |c| c.name()),
                     f.width,
@@ -155,7 +159,7 @@ pub fn print_listing(profiles: &[ProfileUsage]) -> Result<()> {
                         .unwrap_or_default(),
                     f.preset.as_deref().unwrap_or("default"),
                     f.crossfade,
-                    f.gop
+                    f.gop,
                 )
             },
         );

@@ -9,12 +9,14 @@ use crate::exit::usage;
 use crate::output::{count, print_json, say};
 use anyhow::Result;
 use loopy_core::catalog::most_common;
+use loopy_core::cuts::CutMatrix;
 use loopy_core::plan::PlanClip;
 use loopy_core::spec::CrossfadeSpec;
 use loopy_core::{Plan, Rational};
 use loopy_media::job::{CopyMode, RenderOptions, SmartMode};
 use loopy_media::smart::conform::ConformOptions;
-use loopy_media::smart::transition::warm_transitions;
+use loopy_media::smart::layout::pair_pieces;
+use loopy_media::smart::transition::warm_pieces;
 use loopy_media::smart::{conform_clips, Profile};
 use std::path::Path;
 
@@ -38,13 +40,14 @@ pub fn run(args: &ConformArgs) -> Result<()> {
             .most_common_fps()
             .ok_or_else(|| usage("no clip to take a frame rate from"))?,
     };
-    let (clips, profile) = library_profile(catalog, fps, crossfade, encoding, args.cut_points)?;
+    let (library, profile) = library_profile(catalog, fps, crossfade, encoding, !args.whole_clips)?;
+    let clips = &library.clips;
     let bar = crate::progress::ConformBar::new();
     let started = std::time::Instant::now();
     let interrupt = crate::interrupt::Interrupt::install()?;
     let done = conform_clips(
         Path::new(&catalog.root),
-        &clips,
+        clips,
         &profile,
         &interrupt.cancel,
         &bar,
@@ -59,11 +62,17 @@ pub fn run(args: &ConformArgs) -> Result<()> {
         "interrupted: the clips conformed so far are kept, nothing half-written",
     )?;
     let warmed = if args.transitions {
+        // Plans that cut inside clips meet each pair at its best cut (and may
+        // enter the next clip between two IDR frames): those pieces are warmed.
+        let cuts = (profile.head_keys > 0)
+            .then(|| CutMatrix::from_clips(&catalog.clips))
+            .flatten();
+        let pieces = pair_pieces(&library, &profile, cuts.as_ref());
         let bar = crate::progress::ConformBar::transitions();
-        let warmed = warm_transitions(
-            Path::new(&catalog.root),
-            &clips,
+        let warmed = warm_pieces(
+            &library,
             &profile,
+            &pieces,
             &interrupt.cancel,
             &bar,
             args.folder.verify,
@@ -99,7 +108,7 @@ pub fn run(args: &ConformArgs) -> Result<()> {
     let transitions = warmed.map_or(String::new(), |w| {
         format!(
             "; {} encoded{}, {} already were",
-            count(w.encoded as u64, "cross-fade"),
+            count(w.encoded as u64, "transition piece"),
             repaired(w.repaired),
             w.cached
         )
@@ -120,15 +129,16 @@ pub fn run(args: &ConformArgs) -> Result<()> {
 }
 
 /// The profile a library is conformed to for `fps`, `crossfade` and the encoding
-/// options (what a render or a stream of it would use; with `cut_points`, what a
-/// render of a `--cut-points` plan would use), with its clips.
+/// options (what a render or a stream of it would use; with `cut_points`, the
+/// default, what a render of a plan with cut points would use), and the library as
+/// one plan of all its clips.
 pub fn library_profile(
     catalog: &loopy_core::Catalog,
     fps: Rational,
     crossfade: CrossfadeSpec,
     encoding: Encoding,
     cut_points: bool,
-) -> Result<(Vec<PlanClip>, Profile)> {
+) -> Result<(Plan, Profile)> {
     let clips: Vec<PlanClip> = catalog.clips.iter().map(PlanClip::from_clip).collect();
     let first = clips
         .first()
@@ -158,7 +168,7 @@ pub fn library_profile(
         smart: SmartMode::Always,
     };
     let profile = Profile::for_render(&library, &opts).map_err(usage)?;
-    Ok((clips, profile))
+    Ok((library, profile))
 }
 
 /// `conform --status`: the cache's listing, as `loopy cache DIR` prints it.

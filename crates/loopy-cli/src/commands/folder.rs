@@ -8,20 +8,16 @@ use std::path::Path;
 use std::time::Instant;
 
 /// Scans `dir`, prints one `skip <path>: <reason>` line per rejected file, and fails
-/// when no usable clip remains.
+/// when no usable clip remains. The cut-point windows are kept unless `--no-windows`:
+/// every command asks for them, so that one probe of a clip serves them all.
 pub fn scan(dir: &Path, args: &FolderArgs) -> Result<ScanReport> {
-    scan_with(dir, args, false)
-}
-
-/// [`scan`], also keeping the cut-point windows when `windows` (`--cut-points`).
-pub fn scan_with(dir: &Path, args: &FolderArgs, windows: bool) -> Result<ScanReport> {
     let opts = ScanOptions {
         patterns: args.patterns.clone(),
         recursive: args.recursive,
         max: args.max.map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
         use_cache: !args.no_cache,
         verify: args.verify,
-        windows: args.windows || windows,
+        windows: !args.no_windows,
     };
     let started = Instant::now();
     let bar = crate::progress::Meter::new(

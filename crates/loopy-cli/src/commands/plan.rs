@@ -35,7 +35,7 @@ pub fn run(args: &PlanArgs) -> Result<()> {
     if let Some(out) = output {
         check_overwrite(out, args.force)?;
     }
-    let report = super::folder::scan_with(dir, &args.folder, args.plan.cut_points)?;
+    let report = super::folder::scan(dir, &args.folder)?;
     let plan = &make_plan(&report.catalog, &args.plan, parsed)?;
     let mut json = serde_json::to_string_pretty(plan).context("cannot serialise the plan")?;
     json.push('\n');
@@ -205,7 +205,7 @@ pub fn plan_options(
         },
         signals: parsed.signals,
         signal_strength: args.signal_strength.unwrap_or(0.5),
-        cut_points: args.cut_points,
+        cut_points: args.cuts_inside(),
     };
     Ok(opts)
 }

@@ -1,7 +1,7 @@
 //! `loopy render`: plan (or read a plan), then stream it into a video file with
 //! progress, Ctrl-C handling, a sidecar plan and a summary.
 
-use crate::args::{EncodeArgs, RenderArgs};
+use crate::args::{EncodeArgs, PlanOptionArgs, RenderArgs};
 use crate::exit::usage;
 use crate::output::{check_overwrite, format_seconds, print_json, write_atomically};
 use anyhow::{Context, Result};
@@ -87,8 +87,8 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         }
         (None, Some(dir)) => {
             let parsed = super::plan::ParsedPlanArgs::parse(&args.plan_options)?;
-            let report = super::folder::scan_with(dir, &args.folder, args.plan_options.cut_points)?;
-            super::plan::make_plan(&report.catalog, &args.plan_options, parsed)?
+            let report = super::folder::scan(dir, &args.folder)?;
+            super::plan::make_plan(&report.catalog, &plan_options_for(args, copy)?, parsed)?
         }
         (None, None) => return Err(usage("give a clip folder or --plan FILE")),
     };
@@ -220,6 +220,21 @@ fn copy_mode(args: &RenderArgs) -> Result<CopyMode> {
     }
 }
 
+/// The planning options of a render from a folder: `--copy always` copies whole clips
+/// (packets cannot start between keyframes), so it plans them whole.
+fn plan_options_for(args: &RenderArgs, copy: CopyMode) -> Result<PlanOptionArgs> {
+    let mut options = args.plan_options.clone();
+    if copy == CopyMode::Always {
+        if options.cut_points {
+            return Err(usage(
+                "--copy always plays clips whole, so --cut-points cannot apply (packets cannot start between keyframes)",
+            ));
+        }
+        options.whole_clips = true;
+    }
+    Ok(options)
+}
+
 /// Refuses to write over a file the render reads (a clip of the plan, the audio, the
 /// plan file), even with `--force`: it would destroy an input, as ffmpeg refuses too.
 fn refuse_inputs_as_output(plan: &Plan, args: &RenderArgs, sidecar: &Path) -> Result<()> {
@@ -315,10 +330,12 @@ fn refuse_plan_options(args: &RenderArgs) -> Result<()> {
         ("--history", o.history.is_some()),
         ("--avoid-ngrams", o.avoid_ngrams.is_some()),
         ("--cut-points", o.cut_points),
+        ("--whole-clips", o.whole_clips),
         ("--pattern", !f.patterns.is_empty()),
         ("--recursive", f.recursive),
         ("--max", f.max.is_some()),
         ("--no-cache", f.no_cache),
+        ("--no-windows", f.no_windows),
     ];
     match given.iter().find(|(_, present)| *present) {
         Some((name, _)) => Err(usage(format!(

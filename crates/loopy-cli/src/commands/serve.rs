@@ -39,7 +39,11 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     let mut with_length = plan_args.clone();
     with_length.count = Some(1);
     let parsed = super::plan::ParsedPlanArgs::parse(&with_length)?;
-    let plan = super::plan::plan_options(&catalog, plan_args, parsed)?;
+    let mut plan = super::plan::plan_options(&catalog, plan_args, parsed)?;
+    // The live chain plays whole clips for now (its pieces are whole conformed clips);
+    // the library is still conformed as plans that cut inside clips need it, so that
+    // `loopy conform`, renders and streams share one cache.
+    plan.cut_points = false;
     let fps: Rational = match plan.fps {
         Some(fps) => fps,
         None => catalog
@@ -49,8 +53,14 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     let crossfade: CrossfadeSpec = plan.crossfade;
     let encoding =
         super::render::Encoding::parse(&args.encode, loopy_media::render::VideoCodec::H264)?;
-    let (clips, profile) =
-        super::conform::library_profile(&catalog, fps, crossfade, encoding, false)?;
+    let (library, profile) = super::conform::library_profile(
+        &catalog,
+        fps,
+        crossfade,
+        encoding,
+        plan_args.cuts_inside(),
+    )?;
+    let clips = library.clips;
 
     // Conform what is not conformed yet, with progress, before the stream starts.
     let bar = crate::progress::ConformBar::new();

@@ -23,7 +23,7 @@ pub struct SmartEstimate {
     pub clips_to_conform: usize,
     pub frames_to_conform: u64,
     /// Pieces not in the cache: cross-fades, and lead-ins of entries that start
-    /// between two IDR frames (`--cut-points`).
+    /// between two IDR frames (plans with cut points).
     pub transitions_to_encode: usize,
     pub transition_frames: u64,
     /// Frames of entries rendered in blocks (clip rates that do not divide evenly).

@@ -2,12 +2,10 @@
 //! the transition cache or encoded (each transition decodes only k frames of either
 //! side, from the IDR at len − k of A and at 0 of B), all joined by packet copy.
 
-use super::conform::conformed_frames;
 use super::layout::{copies, pieces_needed, PieceSpec, Source};
-use super::pieces::{conformed_path, for_packets, parameters, transition_path, triage};
-use super::transition::{cache_crossfade, encode_blend, encode_lead_in, FadeStart};
+use super::pieces::{conformed_path, for_packets, parameters, triage};
+use super::transition::cache_piece;
 use super::Profile;
-use crate::cache::entry;
 use crate::error::RenderError;
 use crate::job::{RenderJob, SpanRecord};
 use ffmpeg_next as ff;
@@ -71,7 +69,7 @@ impl TransitionQueue {
             let Some(&piece) = self.missing.get(i) else {
                 return;
             };
-            let result = encode_piece(job, profile, root, piece).map_err(|e| e.to_string());
+            let result = cache_piece(job.plan, profile, root, piece).map_err(|e| e.to_string());
             if let Ok(mut done) = self.done.lock() {
                 done.insert(piece, result);
             }
@@ -109,55 +107,6 @@ impl TransitionQueue {
                 .wait_timeout(done, std::time::Duration::from_millis(100))
                 .map_err(|_| RenderError::Ffmpeg("transition workers failed".into()))?
                 .0;
-        }
-    }
-}
-
-/// Encodes a piece the plan needs and publishes it in the cache: a cross-fade (the
-/// pair's transition when it joins A's end to B's start) or a lead-in.
-fn encode_piece(
-    job: &RenderJob,
-    profile: &Profile,
-    root: &Path,
-    piece: PieceSpec,
-) -> Result<(), RenderError> {
-    let clips = &job.plan.clips;
-    let target = piece.path(job.plan, profile);
-    let starts = |clip: usize, frame: u64| FadeStart {
-        key: profile
-            .keyframes(conformed_frames(&clips[clip], profile))
-            .at_or_before(frame),
-        frame,
-    };
-    match piece {
-        PieceSpec::Blend { a, b, .. }
-            if target == transition_path(profile, root, &clips[a], &clips[b]) =>
-        {
-            cache_crossfade(profile, root, &clips[a], &clips[b])
-        }
-        PieceSpec::Blend {
-            a,
-            a_from,
-            b,
-            b_from,
-        } => {
-            let temp = encode_blend(
-                profile,
-                root,
-                (&clips[a], starts(a, a_from)),
-                (&clips[b], starts(b, b_from)),
-                &target,
-            )?;
-            entry::commit(
-                temp,
-                &target,
-                profile.crossfade,
-                &[&clips[a].path, &clips[b].path],
-            )
-        }
-        PieceSpec::LeadIn { clip, from, to } => {
-            let temp = encode_lead_in(profile, root, &clips[clip], (from, to), &target)?;
-            entry::commit(temp, &target, to - from, &[&clips[clip].path])
         }
     }
 }

@@ -5,7 +5,7 @@
 //! plan's first source frame, re-timed) for as many frames as its placement spans.
 //! A whole-clip entry starts at 0, so its body (after the cross-fade) starts on the
 //! IDR frame at k and its tail fade is the pair's cached transition. An entry of a
-//! `--cut-points` plan may start between two IDR frames: the frames up to the next
+//! plan with cut points may start between two IDR frames: the frames up to the next
 //! one are a *lead-in* piece, encoded once and cached like a transition; the body
 //! is copied from that IDR frame on. A body may end on any frame (no B-frames).
 
@@ -13,7 +13,8 @@ use super::conform::conformed_frames;
 use super::pieces::{clip_key, conformed_path, transition_path};
 use super::transition::tail_start;
 use super::Profile;
-use loopy_core::spans::{Span, SpanSource};
+use loopy_core::cuts::{CutMatrix, EntryCut};
+use loopy_core::spans::{spans, Span, SpanSource};
 use loopy_core::timeline::Placement;
 use loopy_core::Plan;
 use std::path::{Path, PathBuf};
@@ -60,6 +61,24 @@ impl PieceSpec {
             PieceSpec::LeadIn { clip, from, .. } => profile
                 .transitions_dir(root)
                 .join(format!("{}@{from}.mkv", clip_key(&plan.clips[clip]))),
+        }
+    }
+
+    /// What it joins, for progress lines: "a.mp4 → b.mp4" or "b.mp4 from frame 7".
+    pub fn describe(&self, plan: &Plan) -> String {
+        match *self {
+            PieceSpec::Blend {
+                a,
+                a_from,
+                b,
+                b_from,
+            } => format!(
+                "{} @{a_from} → {} @{b_from}",
+                plan.clips[a].path, plan.clips[b].path
+            ),
+            PieceSpec::LeadIn { clip, from, .. } => {
+                format!("{} from frame {from}", plan.clips[clip].path)
+            }
         }
     }
 
@@ -169,4 +188,71 @@ pub fn pieces_needed(
         })
         .filter(|piece| seen.insert(*piece))
         .collect()
+}
+
+/// Every piece a plan of `library` (a plan holding the library's clips) could need
+/// at a cut from one clip into another, each once: what `loopy conform --transitions`
+/// encodes so that renders of any seed encode nothing. Whole clips (`cuts` `None`):
+/// each ordered pair's cross-fade from A's end into B's start. With the library's
+/// cut matrix: each pair's cross-fade between its best out- and in-points and B's
+/// lead-in from there, as a plan meets them (an entry too short for its cross-fades
+/// is widened by the planner, and one whose in-point falls between output frames is
+/// rendered in a block: those few are encoded by the render that meets them).
+pub fn pair_pieces(library: &Plan, profile: &Profile, cuts: Option<&CutMatrix>) -> Vec<PieceSpec> {
+    let k = profile.crossfade;
+    let clips = &library.clips;
+    let usable: Vec<usize> = (0..clips.len())
+        .filter(|&c| conformed_frames(&clips[c], profile) >= k.max(1))
+        .collect();
+    let pairs = usable
+        .iter()
+        .flat_map(|&a| usable.iter().map(move |&b| (a, b)))
+        .filter(|&(a, b)| clips[a].path != clips[b].path);
+    let Some(cuts) = cuts.filter(|m| m.len() == clips.len()) else {
+        return match k {
+            0 => Vec::new(),
+            _ => pairs
+                .map(|(a, b)| PieceSpec::Blend {
+                    a,
+                    a_from: tail_start(profile, &clips[a]),
+                    b,
+                    b_from: 0,
+                })
+                .collect(),
+        };
+    };
+    // A two-entry plan per pair, laid out as a render would.
+    let mut pair = Plan {
+        trim_end_frames: 0,
+        ..library.clone()
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for (a, b) in pairs {
+        let choice = cuts.get(a, b);
+        let (out, into) = (
+            EntryCut {
+                first: 0,
+                last: choice.out_frame,
+            },
+            EntryCut {
+                first: choice.in_frame,
+                last: clips[b].frames.saturating_sub(1),
+            },
+        );
+        if out.frames() < k || into.frames() < 2 * k || into.first > into.last {
+            continue;
+        }
+        pair.sequence = vec![a, b];
+        pair.cuts = vec![out, into];
+        if entry_start(&pair, profile, 1).is_none() {
+            continue;
+        }
+        let placements = pair.placements();
+        let spans = spans(&placements, k);
+        let in_block = vec![false; spans.len()];
+        for piece in pieces_needed(&pair, profile, &placements, &spans, &in_block) {
+            seen.insert(piece);
+        }
+    }
+    seen.into_iter().collect()
 }

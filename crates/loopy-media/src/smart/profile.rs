@@ -40,7 +40,7 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// IDR spacing in the heads of clips conformed for `--cut-points` plans: an entry
+/// IDR spacing in the heads of clips conformed for plans with cut points: an entry
 /// entered inside the head re-encodes at most this many frames less one before its
 /// body is copied.
 pub const HEAD_KEY_SPACING: u64 = 6;

@@ -4,6 +4,7 @@
 //! joins A's body before it and B's body after it by packet copy.
 
 use super::conform::{conformed_frames, failures, none_failed, ConformProgress};
+use super::layout::PieceSpec;
 use super::pieces::{check_joinable, conformed_path, decode_frames, transition_path, triage};
 use super::Profile;
 use crate::cache::entry::{self, Verdict};
@@ -13,6 +14,7 @@ use crate::render::encode::{SinkSpec, VideoSink};
 use crate::render::temp::TempOutput;
 use crate::render::Container;
 use loopy_core::plan::PlanClip;
+use loopy_core::Plan;
 use rayon::prelude::*;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -138,81 +140,123 @@ pub fn cache_crossfade(
     entry::commit(temp, &target, profile.crossfade, &[&a.path, &b.path])
 }
 
-/// What [`warm_transitions`] did.
+/// Encodes a piece a smart render needs and publishes it in the cache: a cross-fade
+/// (the pair's transition when it joins A's end to B's start) or a lead-in. `plan`'s
+/// clips are what the piece's indices name.
+pub fn cache_piece(
+    plan: &Plan,
+    profile: &Profile,
+    root: &Path,
+    piece: PieceSpec,
+) -> Result<(), RenderError> {
+    let clips = &plan.clips;
+    let target = piece.path(plan, profile);
+    let starts = |clip: usize, frame: u64| FadeStart {
+        key: profile
+            .keyframes(conformed_frames(&clips[clip], profile))
+            .at_or_before(frame),
+        frame,
+    };
+    match piece {
+        PieceSpec::Blend { a, b, .. }
+            if target == transition_path(profile, root, &clips[a], &clips[b]) =>
+        {
+            cache_crossfade(profile, root, &clips[a], &clips[b])
+        }
+        PieceSpec::Blend {
+            a,
+            a_from,
+            b,
+            b_from,
+        } => {
+            let temp = encode_blend(
+                profile,
+                root,
+                (&clips[a], starts(a, a_from)),
+                (&clips[b], starts(b, b_from)),
+                &target,
+            )?;
+            entry::commit(
+                temp,
+                &target,
+                profile.crossfade,
+                &[&clips[a].path, &clips[b].path],
+            )
+        }
+        PieceSpec::LeadIn { clip, from, to } => {
+            let temp = encode_lead_in(profile, root, &clips[clip], (from, to), &target)?;
+            entry::commit(temp, &target, to - from, &[&clips[clip].path])
+        }
+    }
+}
+
+/// What [`warm_pieces`] did.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct WarmReport {
-    /// Cross-fades encoded now.
+    /// Pieces (cross-fades and lead-ins) encoded now.
     pub encoded: usize,
-    /// Cross-fades that were cached already.
+    /// Pieces that were cached already.
     pub cached: usize,
-    /// Cached cross-fades that failed their check and were encoded again.
+    /// Cached pieces that failed their check and were encoded again.
     pub repaired: usize,
 }
 
-/// Encodes the cross-fade of every ordered pair of (conformed) `clips` that is not
-/// cached yet (`loopy conform --transitions`): afterwards a render of any plan of the
-/// library, whatever its seed, encodes nothing. Pairs run in parallel, one encoder
-/// thread each; each is written atomically, so an interrupted run keeps what it
-/// finished and nothing half-written.
-pub fn warm_transitions(
-    root: &Path,
-    clips: &[PlanClip],
+/// Encodes every piece of `pieces` (indices into `library`'s clips, all conformed)
+/// that is not cached yet: with [`super::layout::pair_pieces`], what `loopy conform
+/// --transitions` does, so that a render of any plan of the library, whatever its
+/// seed, encodes nothing. Pieces run in parallel, one encoder thread each; each is
+/// written atomically, so an interrupted run keeps what it finished and nothing
+/// half-written.
+pub fn warm_pieces(
+    library: &Plan,
     profile: &Profile,
+    pieces: &[PieceSpec],
     cancel: &AtomicBool,
     progress: &(dyn ConformProgress + Sync),
     verify: bool,
 ) -> Result<WarmReport, RenderError> {
-    let k = profile.crossfade;
-    if k == 0 {
+    if pieces.is_empty() {
         return Ok(WarmReport::default());
     }
+    let root = Path::new(&library.root);
     let _in_use = profile.share(root)?;
-    let usable: Vec<&PlanClip> = clips
-        .iter()
-        .filter(|c| conformed_frames(c, profile) >= k)
-        .collect();
-    let pairs: Vec<(&PlanClip, &PlanClip)> = usable
-        .iter()
-        .flat_map(|&a| usable.iter().map(move |&b| (a, b)))
-        .filter(|(a, b)| a.path != b.path)
-        .collect();
-    let verdicts: Vec<Verdict> = pairs
+    let verdicts: Vec<Verdict> = pieces
         .par_iter()
-        .map(|(a, b)| triage(&transition_path(profile, root, a, b), verify))
+        .map(|piece| triage(&piece.path(library, profile), verify))
         .collect();
     let repaired = verdicts
         .iter()
         .filter(|v| matches!(v, Verdict::Damaged(_)))
         .count();
-    let missing: Vec<(&PlanClip, &PlanClip)> = pairs
+    let missing: Vec<PieceSpec> = pieces
         .iter()
         .zip(&verdicts)
         .filter(|(_, v)| !v.is_good())
-        .map(|(&pair, _)| pair)
+        .map(|(&piece, _)| piece)
         .collect();
-    progress.start(missing.len() as u64 * k);
+    progress.start(missing.iter().map(|p| p.frames(profile)).sum());
     let results: Vec<Result<(), RenderError>> = missing
         .par_iter()
-        .map(|(a, b)| {
+        .map(|&piece| {
             if cancel.load(Ordering::Relaxed) {
                 return Err(RenderError::Cancelled);
             }
-            let done = cache_crossfade(profile, root, a, b);
-            for _ in 0..k {
+            let done = cache_piece(library, profile, root, piece);
+            for _ in 0..piece.frames(profile) {
                 progress.frame();
             }
-            progress.clip_done(&format!("{} → {}", a.path, b.path));
+            progress.clip_done(&piece.describe(library));
             done
         })
         .collect();
     none_failed(
         &failures(results)?,
         missing.len(),
-        "cross-fades could not be encoded",
+        "cross-fades or lead-ins could not be encoded",
     )?;
     Ok(WarmReport {
         encoded: missing.len(),
-        cached: pairs.len() - missing.len(),
+        cached: pieces.len() - missing.len(),
         repaired,
     })
 }
