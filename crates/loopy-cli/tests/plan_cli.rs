@@ -329,6 +329,18 @@ fn cut_point_plans_are_reproducible_and_checked() {
     let dir = shared_tempdir();
     let good = dir.path().join("good.json");
     std::fs::write(&good, &text).unwrap();
+    // The statistics say how far inside their clips the entries start and end.
+    let inside = plan.cuts.iter().filter(|c| c.first > 0).count();
+    let stats = loopy(&["plan", "--stats", good.to_str().unwrap()]);
+    assert!(
+        stdout(&stats).contains(&format!(
+            "cut points: {inside} of {} entries enter after",
+            plan.sequence.len()
+        )),
+        "{}",
+        stdout(&stats)
+    );
+    assert!(inside > 0, "{:?}", plan.cuts);
     let mut value = json(&a);
     let frames = plan.clips[plan.sequence[1]].frames;
     value["cuts"][1]["last"] = frames.into();

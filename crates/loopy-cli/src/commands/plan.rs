@@ -292,5 +292,30 @@ fn stats_lines(plan: &Plan, s: &PlanStats) -> Vec<String> {
             count(s.longest_repeat, "clip")
         ),
         format!("mean seam distance {seam}{worst}"),
+        cut_points_line(plan),
     ]
+}
+
+/// How far inside their clips the entries start and end (the in/out points of every
+/// entry are the plan's `cuts`).
+fn cut_points_line(plan: &Plan) -> String {
+    if plan.cuts.is_empty() {
+        return "cut points: none, every clip plays whole".into();
+    }
+    let n = plan.sequence.len();
+    let (mut entered, mut left, mut skipped_in, mut skipped_out) = (0u64, 0u64, 0u64, 0u64);
+    for entry in 0..n {
+        let cut = plan.entry_cut(entry);
+        let last = plan.clips[plan.sequence[entry]].frames.saturating_sub(1);
+        entered += u64::from(cut.first > 0);
+        left += u64::from(cut.last < last);
+        skipped_in += cut.first;
+        skipped_out += last - cut.last.min(last);
+    }
+    let mean = |frames: u64| frames as f64 / n.max(1) as f64;
+    format!(
+        "cut points: {entered} of {n} entries enter after their clip's first frame (mean in-point {:.1}), {left} leave before its last ({:.1} frames early on average); each entry's in/out points are the plan's `cuts`",
+        mean(skipped_in),
+        mean(skipped_out)
+    )
 }

@@ -239,7 +239,7 @@ pub fn pair_pieces(library: &Plan, profile: &Profile, cuts: Option<&CutMatrix>) 
                 last: clips[b].frames.saturating_sub(1),
             },
         );
-        if out.frames() < k || into.frames() < 2 * k || into.first > into.last {
+        if into.first > into.last || out.frames() < k || into.frames() < 2 * k {
             continue;
         }
         pair.sequence = vec![a, b];
