@@ -451,3 +451,51 @@ fn whole_clips_when_asked_when_windows_are_missing_and_when_copying() {
         stderr(&refused)
     );
 }
+
+/// The cut matrix is kept in the folder's cache and planning again reads it (the same
+/// plan, byte for byte); a damaged copy is scored again; `--no-cache` keeps none.
+#[test]
+fn the_cut_matrix_is_kept_with_the_catalog() {
+    let tmp = shared_tempdir();
+    for name in ["idle_a.mp4", "idle_b.mp4", "talk_a.mp4"] {
+        std::fs::copy(plan_folder().join(name), tmp.path().join(name)).unwrap();
+    }
+    let dir = tmp.path().to_str().unwrap();
+    let plan = || {
+        let out = loopy(&["plan", dir, "-d", "20s", "--seed", "3", "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        out.stdout
+    };
+    let kept = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(tmp.path().join(".loopy/cuts"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    let first = plan();
+    let files = kept();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(plan(), first);
+    let mut bytes = std::fs::read(&files[0]).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&files[0], &bytes).unwrap();
+    assert_eq!(plan(), first, "a damaged matrix is scored again, not used");
+    assert_ne!(
+        std::fs::read(&files[0]).unwrap(),
+        bytes,
+        "and written again"
+    );
+
+    let other = shared_tempdir();
+    std::fs::copy(plan_folder().join("idle_a.mp4"), other.path().join("a.mp4")).unwrap();
+    std::fs::copy(plan_folder().join("talk_a.mp4"), other.path().join("b.mp4")).unwrap();
+    let out = loopy(&[
+        "plan",
+        other.path().to_str().unwrap(),
+        "-d",
+        "5s",
+        "--no-cache",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!other.path().join(".loopy").exists());
+}

@@ -166,6 +166,26 @@ impl CutMatrix {
         (choices.len() == n * n).then_some(CutMatrix { n, choices })
     }
 
+    /// A matrix kept from an earlier scoring (`choices` row-major, `n`² of them).
+    /// `None` unless every choice lies inside its clips (`frames`: each clip's frame
+    /// count), so a damaged or stale copy is scored again rather than used.
+    pub fn from_choices(frames: &[u64], choices: Vec<CutChoice>) -> Option<Self> {
+        let n = frames.len();
+        let fits = choices.len() == n * n
+            && choices.iter().enumerate().all(|(i, c)| {
+                c.out_frame < frames[i / n]
+                    && c.in_frame < frames[i % n]
+                    && c.cost.is_finite()
+                    && c.cost >= 0.0
+            });
+        fits.then_some(CutMatrix { n, choices })
+    }
+
+    /// Every pair's choice, row-major (what [`CutMatrix::from_choices`] takes back).
+    pub fn choices(&self) -> &[CutChoice] {
+        &self.choices
+    }
+
     pub fn len(&self) -> usize {
         self.n
     }
@@ -230,6 +250,25 @@ mod tests {
         let head = window(0, &[7, 7, 7]);
         let cut = best_cut(&tail, &head).unwrap_or_else(|| panic!("no cut"));
         assert_eq!((cut.out_frame, cut.in_frame), (52, 0));
+    }
+
+    #[test]
+    fn kept_choices_come_back_only_inside_their_clips() {
+        let choice = |out_frame, in_frame| CutChoice {
+            out_frame,
+            in_frame,
+            cost: 0.5,
+        };
+        let frames = [10, 20];
+        let good = vec![choice(9, 0), choice(9, 19), choice(19, 0), choice(5, 5)];
+        let m = CutMatrix::from_choices(&frames, good.clone()).unwrap_or_else(|| panic!("kept"));
+        assert_eq!(m.choices(), good.as_slice());
+        assert_eq!(m.get(0, 1), choice(9, 19));
+        // B = clip 0 has 10 frames: an in-point at 19 is from another library.
+        let mut stale = good.clone();
+        stale[2] = choice(19, 19);
+        assert!(CutMatrix::from_choices(&frames, stale).is_none());
+        assert!(CutMatrix::from_choices(&frames, good[..3].to_vec()).is_none());
     }
 
     #[test]

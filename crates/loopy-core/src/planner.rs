@@ -12,6 +12,7 @@ use crate::spec::{ms_to_frames_ceil, CrossfadeSpec, Signal};
 use crate::stats;
 use crate::timeline::{whole_output_frames, Timeline};
 use crate::weights::{target_factors, ModeSpec, SeamMatrix, WeightModel};
+use std::sync::Arc;
 
 /// How long the plan should be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,9 @@ pub struct PlanOptions {
     /// Cut inside the clips' head and tail windows where they match best, rather than
     /// at their ends (needs a catalog scanned with windows).
     pub cut_points: bool,
+    /// The catalog's cut matrix scored earlier (the CLI keeps it in the folder's
+    /// cache); scored now when `None` or not of this catalog's size.
+    pub cut_matrix: Option<Arc<CutMatrix>>,
 }
 
 /// `loopy plan` never replays a run of this many clips while an alternative exists
@@ -69,6 +73,7 @@ impl Default for PlanOptions {
             signals: Vec::new(),
             signal_strength: 0.5,
             cut_points: false,
+            cut_matrix: None,
         }
     }
 }
@@ -212,7 +217,7 @@ pub struct Prepared {
     pub crossfade: u64,
     pub seams: SeamMatrix,
     /// The best cut of every pair, when the plan cuts inside clips.
-    pub cuts: Option<CutMatrix>,
+    pub cuts: Option<Arc<CutMatrix>>,
     pub model: WeightModel,
     pub history: usize,
     pub warnings: Vec<String>,
@@ -261,7 +266,11 @@ pub fn prepare(catalog: &Catalog, opts: &PlanOptions) -> Result<Prepared, PlanEr
     check_plan_size(clips, &target, opts.length, fps, crossfade)?;
 
     let cuts = if opts.cut_points {
-        let matrix = CutMatrix::from_clips(clips);
+        let matrix = opts
+            .cut_matrix
+            .clone()
+            .filter(|m| m.len() == n)
+            .or_else(|| CutMatrix::from_clips(clips).map(Arc::new));
         if matrix.is_none() {
             // A scan without windows, or a clip whose windows did not decode: cutting
             // at every clip's end still makes a plan, on one scale of seam costs.

@@ -12,6 +12,7 @@ use loopy_core::spec::{parse_duration_ms, CrossfadeSpec, Signal};
 use loopy_core::stats::PlanStats;
 use loopy_core::weights::{check_mode_name, parse_example, ModeSpec, NamedMatrix};
 use loopy_core::{Catalog, Plan, Rational};
+use loopy_media::{CacheStatus, ScanReport};
 use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
 
@@ -36,7 +37,7 @@ pub fn run(args: &PlanArgs) -> Result<()> {
         check_overwrite(out, args.force)?;
     }
     let report = super::folder::scan(dir, &args.folder)?;
-    let plan = &make_plan(&report.catalog, &args.plan, parsed)?;
+    let plan = &make_plan(&report, &args.plan, parsed)?;
     let mut json = serde_json::to_string_pretty(plan).context("cannot serialise the plan")?;
     json.push('\n');
     if let Some(out) = output {
@@ -136,9 +137,21 @@ impl ParsedPlanArgs {
     }
 }
 
-/// Plans over a scanned catalog; reads the example or matrix file the mode needs.
-pub fn make_plan(catalog: &Catalog, args: &PlanOptionArgs, parsed: ParsedPlanArgs) -> Result<Plan> {
-    let opts = plan_options(catalog, args, parsed)?;
+/// Plans over a scanned folder; reads the example or matrix file the mode needs. The
+/// cut matrix is kept in the folder's cache when the scan used it.
+pub fn make_plan(
+    report: &ScanReport,
+    args: &PlanOptionArgs,
+    parsed: ParsedPlanArgs,
+) -> Result<Plan> {
+    let catalog = &report.catalog;
+    let mut opts = plan_options(catalog, args, parsed)?;
+    if opts.cut_points {
+        let keep = matches!(report.cache, CacheStatus::Used { .. });
+        opts.cut_matrix =
+            loopy_media::cache::cuts::cut_matrix(Path::new(&catalog.root), &catalog.clips, keep)
+                .map(std::sync::Arc::new);
+    }
     let planned = planner::plan(catalog, &opts)?;
     for warning in &planned.warnings {
         tracing::warn!("{warning}");
@@ -206,6 +219,7 @@ pub fn plan_options(
         signals: parsed.signals,
         signal_strength: args.signal_strength.unwrap_or(0.5),
         cut_points: args.cuts_inside(),
+        cut_matrix: None,
     };
     Ok(opts)
 }

@@ -88,7 +88,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         (None, Some(dir)) => {
             let parsed = super::plan::ParsedPlanArgs::parse(&args.plan_options)?;
             let report = super::folder::scan(dir, &args.folder)?;
-            super::plan::make_plan(&report.catalog, &plan_options_for(args, copy)?, parsed)?
+            super::plan::make_plan(&report, &plan_options_for(args, copy)?, parsed)?
         }
         (None, None) => return Err(usage("give a clip folder or --plan FILE")),
     };

@@ -39,11 +39,13 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     let mut with_length = plan_args.clone();
     with_length.count = Some(1);
     let parsed = super::plan::ParsedPlanArgs::parse(&with_length)?;
-    let mut plan = super::plan::plan_options(&catalog, plan_args, parsed)?;
     // The live chain plays whole clips for now (its pieces are whole conformed clips);
     // the library is still conformed as plans that cut inside clips need it, so that
     // `loopy conform`, renders and streams share one cache.
-    plan.cut_points = false;
+    let mut whole = plan_args.clone();
+    whole.whole_clips = true;
+    whole.cut_points = false;
+    let plan = super::plan::plan_options(&catalog, &whole, parsed)?;
     let fps: Rational = match plan.fps {
         Some(fps) => fps,
         None => catalog
