@@ -72,7 +72,12 @@ class LoopyPlan(io.ComfyNode):
                     tooltip="learned: an example sequence (one clip per line, or a plan.json); "
                     "custom: a transition matrix (CSV or JSON)",
                 ),
-                io.Boolean.Input("exact", default=False, tooltip="Trim the last clip to the frame"),
+                io.Boolean.Input(
+                    "exact",
+                    default=True,
+                    tooltip="Last exactly the duration asked (the last clip trimmed to the "
+                    "frame); off: end on a clip's end, a little longer",
+                ),
                 io.Boolean.Input(
                     "cut_points",
                     default=True,
@@ -115,7 +120,7 @@ class LoopyPlan(io.ComfyNode):
         fps: str,
         signals: str,
         mode_file: str,
-        exact: bool,
+        exact: bool = True,
         cut_points: bool = True,
     ) -> io.NodeOutput:
         args = [

@@ -335,6 +335,9 @@ class InComfyUI(unittest.TestCase):
         planned = sidecar["stats"]["total_frames"]
         self.assertGreater(planned, 500)
         self.assertEqual(frame_count(rendered), planned)
+        # As long as asked (`exact` is on in the node and the example): 20 s to the frame.
+        self.assertEqual(self.workflow["2"]["inputs"]["duration"], "20s")
+        self.assertEqual(planned, round(20 * sidecar["fps"]))
         self.assertEqual(decode_errors(rendered), "")
         # Browser-playable: H.264 yuv420p with the index first (+faststart).
         probe = subprocess.run(
