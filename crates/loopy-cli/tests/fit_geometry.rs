@@ -261,10 +261,7 @@ fn run_case(
     if !run.status.success() {
         return vec![format!("render failed: {}", stderr(&run))];
     }
-    let sidecar: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{}.plan.json", out.display())).unwrap(),
-    )
-    .unwrap();
+    let sidecar = sidecar_json(&out);
     let clips = sidecar["clips"].as_array().unwrap();
     let mut gradient_at = Vec::new();
     for entry in sidecar["timeline"].as_array().unwrap() {

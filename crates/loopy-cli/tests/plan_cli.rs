@@ -438,10 +438,7 @@ fn whole_clips_when_asked_when_windows_are_missing_and_when_copying() {
     let copied = copy(&[]);
     assert!(copied.status.success(), "{}", stderr(&copied));
     assert_eq!(json(&copied)["path"], "copy", "{}", stdout(&copied));
-    let sidecar: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{}.plan.json", out.display())).unwrap(),
-    )
-    .unwrap();
+    let sidecar = sidecar_json(&out);
     assert!(whole(&sidecar), "{sidecar}");
     let refused = copy(&["--cut-points", "--force"]);
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));

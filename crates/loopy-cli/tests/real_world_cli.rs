@@ -466,10 +466,7 @@ fn hand_edited_plans_are_checked_and_recounted() {
         "{}",
         stderr(&result)
     );
-    let side: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{}.plan.json", out.display())).unwrap(),
-    )
-    .unwrap();
+    let side = sidecar_json(&out);
     let (written, rate) = ffprobe_frames_and_rate(&out);
     assert_eq!(side["stats"]["total_frames"].as_u64(), Some(written));
     assert_eq!(side["fps"].as_f64(), Some(24.0));
@@ -708,10 +705,7 @@ fn clip_sound_follows_the_in_points() {
         "clips",
     ]);
     assert!(run.status.success(), "{}", stderr(&run));
-    let side: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{}.plan.json", out.display())).unwrap(),
-    )
-    .unwrap();
+    let side = sidecar_json(&out);
     for entry in side["timeline"].as_array().unwrap() {
         let start = entry["start_frame"].as_f64().unwrap() / 30.0;
         let first = entry["cut"]["first"].as_f64().unwrap() / 30.0;
@@ -785,10 +779,7 @@ fn clip_sound_is_kept_on_request_and_its_loss_is_said() {
     ]);
     assert!(run.status.success(), "{}", stderr(&run));
     assert!(!stderr(&run).contains("not used"), "{}", stderr(&run));
-    let side: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{}.plan.json", out.display())).unwrap(),
-    )
-    .unwrap();
+    let side = sidecar_json(&out);
     for entry in side["timeline"].as_array().unwrap() {
         let clip = side["clips"][entry["clip"].as_u64().unwrap() as usize]["path"]
             .as_str()

@@ -53,9 +53,23 @@ fn render(dir: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
     json(&run)
 }
 
-fn sidecar(out: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(format!("{}.plan.json", out.display())).unwrap())
-        .unwrap()
+/// `loopy conform LIB --crossfade 6f --gop 20 --transitions --json EXTRA`, which must
+/// succeed: its JSON report.
+fn conform_transitions(lib: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "conform",
+        lib.to_str().unwrap(),
+        "--crossfade",
+        "6f",
+        "--gop",
+        "20",
+        "--transitions",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let run = loopy(&args);
+    assert!(run.status.success(), "{}", stderr(&run));
+    json(&run)
 }
 
 /// Average PSNR of `a` against `reference` (ffmpeg's psnr filter).
@@ -269,7 +283,10 @@ fn smart_and_full_renders_of_a_plan_agree() {
         ffprobe_frames_and_rate(&smart).0,
         s["frames"].as_u64().unwrap()
     );
-    assert_eq!(sidecar(&smart)["timeline"], sidecar(&full)["timeline"]);
+    assert_eq!(
+        sidecar_json(&smart)["timeline"],
+        sidecar_json(&full)["timeline"]
+    );
     assert_eq!(decode_errors(&smart), "", "no decode error at any joint");
     let (smart_db, full_db) = (psnr(&smart, &reference), psnr(&full, &reference));
     assert!(
@@ -277,7 +294,7 @@ fn smart_and_full_renders_of_a_plan_agree() {
         "smart {smart_db:.2} dB, full {full_db:.2} dB against the lossless render"
     );
     // The sidecar says how each span was made.
-    let spans = sidecar(&smart)["spans"].as_array().unwrap().clone();
+    let spans = sidecar_json(&smart)["spans"].as_array().unwrap().clone();
     assert!(spans.iter().any(|s| s["how"] == "copied"));
     assert!(
         spans.iter().all(|s| s["how"] != "transition_cached"),
@@ -297,7 +314,7 @@ fn smart_and_full_renders_of_a_plan_agree() {
     // Another seed: pairs met before come from the transition cache.
     let again = tmp.path().join("again.mp4");
     render(&lib, &again, &["--seed", "4"]);
-    let hows: BTreeSet<String> = sidecar(&again)["spans"]
+    let hows: BTreeSet<String> = sidecar_json(&again)["spans"]
         .as_array()
         .unwrap()
         .iter()
@@ -306,7 +323,7 @@ fn smart_and_full_renders_of_a_plan_agree() {
     assert!(hows.contains("transition_cached"), "{hows:?}");
     let same = tmp.path().join("same.mp4");
     render(&lib, &same, &["--seed", "3"]);
-    assert!(sidecar(&same)["spans"]
+    assert!(sidecar_json(&same)["spans"]
         .as_array()
         .unwrap()
         .iter()
@@ -346,8 +363,8 @@ fn cut_point_plans_render_smart_like_full() {
     render(&lib, &reference, &[&cut[..], &lossless].concat());
     assert_eq!(s["path"], "smart", "{s}");
     assert_eq!(s["frames"], f["frames"]);
-    let side = sidecar(&smart);
-    assert_eq!(side["timeline"], sidecar(&full)["timeline"]);
+    let side = sidecar_json(&smart);
+    assert_eq!(side["timeline"], sidecar_json(&full)["timeline"]);
     let plan = loopy_core::Plan::from_json(&side.to_string()).expect("a plan");
     assert!(plan.cuts_inside_clips(), "{:?}", plan.cuts);
     assert_eq!(
@@ -384,7 +401,7 @@ fn cut_point_plans_render_smart_like_full() {
     let again = tmp.path().join("again.mp4");
     render(&lib, &again, &cut);
     assert!(
-        sidecar(&again)["spans"]
+        sidecar_json(&again)["spans"]
             .as_array()
             .unwrap()
             .iter()
@@ -491,20 +508,7 @@ fn conform_transitions_caches_every_pair_so_that_any_seed_encodes_nothing() {
     let lib = tmp.path().join("lib");
     library(&lib);
     let conform = |extra: &[&str]| {
-        let mut args = vec![
-            "conform",
-            lib.to_str().unwrap(),
-            "--crossfade",
-            "6f",
-            "--gop",
-            "20",
-            "--transitions",
-            "--json",
-        ];
-        args.extend_from_slice(extra);
-        let run = loopy(&args);
-        assert!(run.status.success(), "{}", stderr(&run));
-        let report = &json(&run)["transitions"];
+        let report = &conform_transitions(&lib, extra)["transitions"];
         (
             report["encoded"].as_u64().unwrap(),
             report["cached"].as_u64().unwrap(),
@@ -527,7 +531,7 @@ fn conform_transitions_caches_every_pair_so_that_any_seed_encodes_nothing() {
         let mut args = vec!["--seed", seed, "--smart", "always"];
         args.extend(extra);
         render(&lib, &out, &args);
-        let side = sidecar(&out);
+        let side = sidecar_json(&out);
         let spans = side["spans"].as_array().unwrap();
         let hows: BTreeSet<&str> = spans.iter().map(|s| s["how"].as_str().unwrap()).collect();
         assert!(hows.contains("transition_cached"), "{hows:?}");
@@ -858,7 +862,7 @@ fn entries_off_the_frame_grid_are_rendered_and_the_rest_copied() {
         ],
     );
     assert_eq!(s["path"], "smart");
-    let hows: BTreeSet<String> = sidecar(&smart)["spans"]
+    let hows: BTreeSet<String> = sidecar_json(&smart)["spans"]
         .as_array()
         .unwrap()
         .iter()
@@ -872,7 +876,10 @@ fn entries_off_the_frame_grid_are_rendered_and_the_rest_copied() {
         ffprobe_frames_and_rate(&smart).0,
         s["frames"].as_u64().unwrap()
     );
-    assert_eq!(sidecar(&smart)["timeline"], sidecar(&full)["timeline"]);
+    assert_eq!(
+        sidecar_json(&smart)["timeline"],
+        sidecar_json(&full)["timeline"]
+    );
     assert_eq!(decode_errors(&smart), "");
     let (smart_db, full_db) = (psnr(&smart, &reference), psnr(&full, &reference));
     assert!(
@@ -975,22 +982,7 @@ fn damaged_cache_entries_are_made_again_and_never_copied() {
         "the re-made pieces show the same"
     );
     // `conform --verify` finds damage and repairs it, clips and cross-fades.
-    let conform = |extra: &[&str]| {
-        let mut args = vec![
-            "conform",
-            lib.to_str().unwrap(),
-            "--crossfade",
-            "6f",
-            "--gop",
-            "20",
-            "--transitions",
-            "--json",
-        ];
-        args.extend_from_slice(extra);
-        let run = loopy(&args);
-        assert!(run.status.success(), "{}", stderr(&run));
-        json(&run)
-    };
+    let conform = |extra: &[&str]| conform_transitions(&lib, extra);
     let warm = conform(&[]);
     assert_eq!(warm["report"]["repaired"].as_u64(), Some(0), "{warm}");
     scribble(&pieces(&lib, "conformed")[1]);

@@ -274,3 +274,10 @@ pub fn corrupt_middle(path: &Path, length: usize) {
     }
     std::fs::write(path, bytes).unwrap();
 }
+
+/// The sidecar `OUT.plan.json` a render writes beside `out`, as JSON.
+pub fn sidecar_json(out: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(format!("{}.plan.json", out.display()))
+        .unwrap_or_else(|e| panic!("no sidecar beside {}: {e}", out.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("sidecar of {}: {e}", out.display()))
+}
