@@ -9,10 +9,10 @@ use crate::exit::usage;
 use crate::output::{count, print_json, say};
 use anyhow::Result;
 use loopy_core::catalog::most_common;
-use loopy_core::cuts::CutMatrix;
 use loopy_core::plan::PlanClip;
 use loopy_core::spec::CrossfadeSpec;
 use loopy_core::{Plan, Rational};
+use loopy_media::cache::cuts::cut_matrix;
 use loopy_media::job::{CopyMode, RenderOptions, SmartMode};
 use loopy_media::smart::conform::ConformOptions;
 use loopy_media::smart::layout::pair_pieces;
@@ -64,8 +64,10 @@ pub fn run(args: &ConformArgs) -> Result<()> {
     let warmed = if args.transitions {
         // Plans that cut inside clips meet each pair at its best cut (and may
         // enter the next clip between two IDR frames): those pieces are warmed.
+        // The matrix plans keep in the folder's cache: scored once for both.
+        let keep = matches!(report.cache, loopy_media::CacheStatus::Used { .. });
         let cuts = (profile.head_keys > 0)
-            .then(|| CutMatrix::from_clips(&catalog.clips))
+            .then(|| cut_matrix(Path::new(&catalog.root), &catalog.clips, keep))
             .flatten();
         let pieces = pair_pieces(&library, &profile, cuts.as_ref());
         let bar = crate::progress::ConformBar::transitions();
